@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"io/fs"
 	"iter"
 	"time"
 )
@@ -11,13 +12,30 @@ import (
 // Sentinel errors. Implementations wrap them so callers can use errors.Is.
 var (
 	// ErrNotExist: the object does not exist. It wraps fs.ErrNotExist too.
-	ErrNotExist = errors.New("object does not exist")
+	ErrNotExist error = &sentinel{msg: "object does not exist", base: fs.ErrNotExist}
 	// ErrPreconditionFailed: PutIfAbsent found the key already present
-	// (another writer won the race).
-	ErrPreconditionFailed = errors.New("object already exists")
+	// (another writer won the race). It wraps fs.ErrExist too.
+	ErrPreconditionFailed error = &sentinel{msg: "object already exists", base: fs.ErrExist}
 	// ErrUnsupportedScheme: the URL scheme has no driver.
 	ErrUnsupportedScheme = errors.New("unsupported storage URL scheme")
+	// ErrInvalidKey: the key is not a clean relative '/'-separated path
+	// (empty, absolute, "." or ".." segments, empty segments, NUL bytes).
+	ErrInvalidKey = errors.New("invalid object key")
+	// ErrTransient marks errors worth retrying (a network hiccup, a throttled
+	// request, an S3 conditional-write conflict that outlived its retries, an
+	// injected fault). Test with IsRetryable rather than errors.Is directly.
+	ErrTransient = errors.New("transient storage error")
 )
+
+// sentinel is an error value that also matches a standard library error
+// under errors.Is (ErrNotExist matches fs.ErrNotExist).
+type sentinel struct {
+	msg  string
+	base error
+}
+
+func (e *sentinel) Error() string { return e.msg }
+func (e *sentinel) Unwrap() error { return e.base }
 
 // ObjectInfo describes one object.
 type ObjectInfo struct {
@@ -51,8 +69,9 @@ type Store interface {
 	PutIfAbsent(ctx context.Context, key string, data []byte) error
 	// List yields the objects whose key starts with prefix and sorts strictly
 	// after startAfter (when non-empty), in ascending lexical key order.
-	// Listing is not recursive into "directories" only when the backend lacks
-	// them: callers filter by key.
+	// Listing is recursive (keys in nested "directories" are yielded too) and
+	// the prefix may end mid-name ("_delta_log/0000000000000000001"). Callers
+	// that want one level only filter by key.
 	List(ctx context.Context, prefix, startAfter string) iter.Seq2[ObjectInfo, error]
 	// Delete removes the object. Deleting a missing object is not an error.
 	Delete(ctx context.Context, key string) error
