@@ -1,0 +1,35 @@
+// Package pq maps Delta schemas to Parquet and writes Delta data files.
+//
+// It is the Parquet half of the table engine: it turns rows (decoded JSON maps,
+// native Go values or Go structs) into Parquet files laid out the way Spark
+// writes them, and describes every file as a *txlog.Add carrying Delta stats.
+//
+// # Schema mapping
+//
+// [ParquetSchema] converts a Delta *txlog.StructType into a parquet-go schema
+// whose column order is the Delta field order (parquet-go's Group sorts fields
+// by name, so this package uses its own ordered group node). Primitive types map
+// as follows: string -> BYTE_ARRAY (STRING); long -> INT64; integer -> INT32;
+// short/byte -> INT32 (INT(16)/INT(8)); float -> FLOAT; double -> DOUBLE;
+// boolean -> BOOLEAN; binary -> BYTE_ARRAY; date -> INT32 (DATE); timestamp ->
+// INT64 (TIMESTAMP(MICROS, UTC)); timestamp_ntz -> INT64 (TIMESTAMP(MICROS,
+// local)); decimal(p,s) -> INT32 (p<=9), INT64 (p<=18) or FIXED_LEN_BYTE_ARRAY
+// (DECIMAL). Arrays use the 3-level LIST layout (list/element), maps the MAP
+// layout (key_value/key/value). Nullable fields are optional, the others
+// required. With column mapping (name or id mode) the physical names and the
+// field ids from the field metadata are used.
+//
+// [Columns] lists the leaf columns of that schema with their Delta paths,
+// types and Dremel levels, for readers that need the reverse mapping.
+//
+// # Writing
+//
+// A [FileWriter] buffers rows column by column (typed slices plus definition
+// and repetition levels: no per-value interface boxing), splits them by
+// partition values into Hive-style directories, flushes row groups of bounded
+// rows and bytes, starts a new file after a target size and returns one
+// *txlog.Add per file with numRecords / minValues / maxValues / nullCount stats.
+// A row that does not fit the schema is rejected with an error wrapping
+// [ErrSchemaMismatch] that names the row index and the column path; the rows
+// buffered before it are kept.
+package pq
