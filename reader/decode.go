@@ -47,16 +47,6 @@ func (n *pqNode) child(name string) *pqNode {
 	return nil
 }
 
-func (n *pqNode) leaves(out []int) []int {
-	if n.isLeaf() {
-		return append(out, n.leaf)
-	}
-	for _, c := range n.children {
-		out = c.leaves(out)
-	}
-	return out
-}
-
 // buildPQTree rebuilds the schema tree of a Parquet footer.
 func buildPQTree(md *format.FileMetaData) (*pqNode, error) {
 	els := md.Schema

@@ -138,20 +138,19 @@ func (d *flatDecoder) source(p parquet.Page) pageSource {
 	return pageSource{vals: d.dictVals, idx: data.Int32()}
 }
 
-// markNulls records the nulls of a page starting at row d.pos and returns
-// how many there are.
-func (d *flatDecoder) markNulls(defs []byte) int {
+// markNulls records the nulls of a page of cnt rows starting at row d.pos
+// and returns how many there are.
+func (d *flatDecoder) markNulls(defs []byte, cnt int) int {
+	if d.valid != nil {
+		d.growValid(d.pos + cnt)
+	}
 	nulls := 0
 	for i, l := range defs {
 		if l < d.def {
 			if d.valid == nil {
-				d.valid = make([]uint64, (d.rows+63)/64)
-				for w := range d.valid {
-					d.valid[w] = ^uint64(0)
-				}
-				if r := d.rows & 63; r != 0 {
-					d.valid[len(d.valid)-1] = 1<<uint(r) - 1
-				}
+				// First null: every row so far is valid.
+				d.valid = make([]uint64, 0, (min(d.rows, preallocRows)+63)/64)
+				d.growValid(d.pos + cnt)
 			}
 			j := d.pos + i
 			d.valid[j>>6] &^= 1 << (uint(j) & 63)
@@ -159,6 +158,29 @@ func (d *flatDecoder) markNulls(defs []byte) int {
 		}
 	}
 	return nulls
+}
+
+// growValid extends the validity bitmap to cover n rows (new rows valid).
+func (d *flatDecoder) growValid(n int) {
+	for len(d.valid) < (n+63)/64 {
+		d.valid = append(d.valid, ^uint64(0))
+	}
+}
+
+// preallocRows caps what is allocated up front from the row count a file's
+// footer claims; larger row groups grow as their pages actually decode
+// (a variable so tests can exercise the growth).
+var preallocRows = 1 << 22
+
+// fit returns s resized to n elements, growing it geometrically (up to
+// limit elements at a time) when needed.
+func fit[T any](s []T, n, limit int) []T {
+	if n <= cap(s) {
+		return s[:n]
+	}
+	ns := make([]T, n, min(max(n, 2*cap(s)), max(n, limit)))
+	copy(ns, s)
+	return ns
 }
 
 // scatter spreads dense values over the rows of a page that has nulls.
@@ -179,26 +201,45 @@ func readFast(cc parquet.ColumnChunk, n *colNode, rows int) (Vector, error) {
 	defer scratchPool.Put(sc)
 	d := &flatDecoder{n: n, def: byte(n.def), rows: rows, scratch: sc}
 	vec := newVector(n.typ)
+	pre := min(rows, preallocRows)
 	var page func(parquet.Page, []byte, int) error
 	switch v := vec.(type) {
 	case *Int64Vector:
-		v.Values = make([]int64, rows)
-		page = func(p parquet.Page, defs []byte, cnt int) error { return d.int64Page(p, defs, cnt, v.Values) }
+		v.Values = make([]int64, 0, pre)
+		page = func(p parquet.Page, defs []byte, cnt int) error {
+			v.Values = fit(v.Values, d.pos+cnt, rows)
+			return d.int64Page(p, defs, cnt, v.Values)
+		}
 	case *TimestampVector:
-		v.Micros = make([]int64, rows)
-		page = func(p parquet.Page, defs []byte, cnt int) error { return d.int64Page(p, defs, cnt, v.Micros) }
+		v.Micros = make([]int64, 0, pre)
+		page = func(p parquet.Page, defs []byte, cnt int) error {
+			v.Micros = fit(v.Micros, d.pos+cnt, rows)
+			return d.int64Page(p, defs, cnt, v.Micros)
+		}
 	case *DecimalVector:
-		v.Small = make([]int64, rows)
-		page = func(p parquet.Page, defs []byte, cnt int) error { return d.int64Page(p, defs, cnt, v.Small) }
+		v.Small = make([]int64, 0, pre)
+		page = func(p parquet.Page, defs []byte, cnt int) error {
+			v.Small = fit(v.Small, d.pos+cnt, rows)
+			return d.int64Page(p, defs, cnt, v.Small)
+		}
 	case *Float64Vector:
-		v.Values = make([]float64, rows)
-		page = func(p parquet.Page, defs []byte, cnt int) error { return d.float64Page(p, defs, cnt, v.Values) }
+		v.Values = make([]float64, 0, pre)
+		page = func(p parquet.Page, defs []byte, cnt int) error {
+			v.Values = fit(v.Values, d.pos+cnt, rows)
+			return d.float64Page(p, defs, cnt, v.Values)
+		}
 	case *DateVector:
-		v.Days = make([]int32, rows)
-		page = func(p parquet.Page, defs []byte, cnt int) error { return d.int32Page(p, defs, cnt, v.Days) }
+		v.Days = make([]int32, 0, pre)
+		page = func(p parquet.Page, defs []byte, cnt int) error {
+			v.Days = fit(v.Days, d.pos+cnt, rows)
+			return d.int32Page(p, defs, cnt, v.Days)
+		}
 	case *BytesVector:
-		v.Offsets = make([]int64, rows+1)
-		page = func(p parquet.Page, defs []byte, cnt int) error { return d.bytesPage(p, defs, cnt, v) }
+		v.Offsets = make([]int64, 1, pre+1)
+		page = func(p parquet.Page, defs []byte, cnt int) error {
+			v.Offsets = fit(v.Offsets, d.pos+cnt+1, rows+1)
+			return d.bytesPage(p, defs, cnt, v)
+		}
 	default:
 		return nil, fmt.Errorf("fast path: unsupported vector %T", vec)
 	}
@@ -230,6 +271,12 @@ func readFast(cc parquet.ColumnChunk, n *colNode, rows int) (Vector, error) {
 	}
 	if d.pos != rows {
 		return nil, fmt.Errorf("%w: column has %d values for %d rows", ErrCorruptData, d.pos, rows)
+	}
+	if d.valid != nil {
+		d.growValid(rows)
+		if r := rows & 63; r != 0 {
+			d.valid[len(d.valid)-1] &= 1<<uint(r) - 1
+		}
 	}
 	base := vecBase{typ: n.typ, n: rows}
 	base.valid.bits = d.valid
@@ -319,7 +366,7 @@ func int96ToMicros(i deprecated.Int96) int64 {
 func (d *flatDecoder) int64Page(p parquet.Page, defs []byte, cnt int, dst []int64) error {
 	dst = dst[d.pos : d.pos+cnt]
 	src := d.source(p)
-	nulls := d.markNulls(defs)
+	nulls := d.markNulls(defs, cnt)
 	if nulls == 0 {
 		return d.int64Dense(dst, src)
 	}
@@ -354,7 +401,7 @@ func (d *flatDecoder) float64Dense(out []float64, src pageSource) error {
 func (d *flatDecoder) float64Page(p parquet.Page, defs []byte, cnt int, dst []float64) error {
 	dst = dst[d.pos : d.pos+cnt]
 	src := d.source(p)
-	nulls := d.markNulls(defs)
+	nulls := d.markNulls(defs, cnt)
 	if nulls == 0 {
 		return d.float64Dense(dst, src)
 	}
@@ -373,7 +420,7 @@ func (d *flatDecoder) int32Page(p parquet.Page, defs []byte, cnt int, dst []int3
 	if src.vals.Kind() != encoding.Int32 {
 		return fmt.Errorf("%w: unexpected %s page", ErrCorruptData, src.vals.Kind())
 	}
-	nulls := d.markNulls(defs)
+	nulls := d.markNulls(defs, cnt)
 	if nulls == 0 {
 		return convert(dst, src.vals.Int32(), src.idx)
 	}
@@ -394,7 +441,7 @@ func (d *flatDecoder) bytesPage(p parquet.Page, defs []byte, cnt int, v *BytesVe
 	}
 	data, offs := src.vals.ByteArray()
 	nvals := max(len(offs)-1, 0)
-	dense := cnt - d.markNulls(defs)
+	dense := cnt - d.markNulls(defs, cnt)
 	// Bytes this page adds: exact for plain pages, the dictionary's mean
 	// entry length for indexed ones.
 	var need int
@@ -416,7 +463,9 @@ func (d *flatDecoder) bytesPage(p parquet.Page, defs []byte, cnt int, v *BytesVe
 	if len(v.Data)+need > cap(v.Data) {
 		// Room for this page and the rest of the column, extrapolated
 		// from what was read so far.
-		est := (len(v.Data) + need) * d.rows / max(d.pos+cnt, 1)
+		done := d.pos + cnt
+		target := min(d.rows, 2*done+preallocRows) // footers may lie: cap the guess
+		est := int(float64(len(v.Data)+need) / float64(max(done, 1)) * float64(target))
 		nd := make([]byte, len(v.Data), max(est+est/8, len(v.Data)+need))
 		copy(nd, v.Data)
 		v.Data = nd

@@ -253,3 +253,18 @@ func TestScanCancel(t *testing.T) {
 		t.Fatalf("after cancel: %v", last)
 	}
 }
+
+// TestFastPathGrowth decodes row groups larger than the up-front
+// allocation (as for a footer claiming more rows than it holds), so vectors,
+// validity bitmaps and string buffers grow page by page.
+func TestFastPathGrowth(t *testing.T) {
+	src, _ := writeRowGroupTable(t, 5000, 2500)
+	var generic []string
+	withGenericPath(t, func() { generic = orderedRows(t, newScan(src, []ScanOption{WithWorkers(1)})) })
+	old := preallocRows
+	preallocRows = 64
+	defer func() { preallocRows = old }()
+	if got := orderedRows(t, newScan(src, []ScanOption{WithWorkers(1)})); !slices.Equal(got, generic) {
+		t.Fatalf("fast path with growth differs from the generic path (%d rows, want %d)", len(got), len(generic))
+	}
+}

@@ -403,11 +403,11 @@ func (s *Scan) readFile(ctx context.Context, p *scanPlan, t fileTask, par int, s
 	f, err := parquet.OpenFile(&countingReaderAt{r, &s.stats.bytesRead}, r.Size(),
 		parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true), parquet.ReadBufferSize(1<<20))
 	if err != nil {
-		return fmt.Errorf("open parquet: %w", err)
+		return fmt.Errorf("open parquet: %w", asCorrupt(ctx, err))
 	}
 	root, err := buildPQTree(f.Metadata())
 	if err != nil {
-		return err
+		return asCorrupt(ctx, err)
 	}
 	pl := &planner{mode: p.mode}
 	nodes := make([]*colNode, len(p.read.Fields))
@@ -456,6 +456,17 @@ func (s *Scan) readFile(ctx context.Context, p *scanPlan, t fileTask, par int, s
 	return rf.readParallel(ctx, par, emit)
 }
 
+// asCorrupt marks a decoding error as ErrCorruptData unless it is a
+// transient store error or the scan was cancelled (those keep their own
+// classification, e.g. store.IsRetryable).
+func asCorrupt(ctx context.Context, err error) error {
+	if err == nil || errors.Is(err, ErrCorruptData) || store.IsRetryable(err) || ctx.Err() != nil ||
+		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrCorruptData, err)
+}
+
 // rgReader decodes the row groups of one open data file.
 type rgReader struct {
 	s       *Scan
@@ -490,7 +501,7 @@ func (rf *rgReader) read(rgi int) (*Batch, error) {
 		}
 		v, err := readColumn(rg, rf.nodes[i], rf.leafIdx)
 		if err != nil {
-			return nil, fmt.Errorf("row group %d column %q: %w", rgi, fld.Name, err)
+			return nil, fmt.Errorf("row group %d column %q: %w", rgi, fld.Name, asCorrupt(context.Background(), err))
 		}
 		cols[i] = v
 	}
