@@ -24,7 +24,7 @@ type reading struct {
 	Temp   *float64
 	Tags   []string
 	Day    time.Time `delta:"day,type=date"`
-	skip   int
+	skip   int       //nolint:unused // never set: SchemaOf must ignore unexported fields (asserted below)
 }
 
 func TestAppendMapsAndStructs(t *testing.T) {
@@ -157,12 +157,16 @@ func TestWriterFlushAndTxn(t *testing.T) {
 }
 
 func countParquet(t *testing.T, dir string) int {
+	t.Helper()
 	n := 0
-	filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+	err := filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
 		if err == nil && strings.HasSuffix(p, ".parquet") && !strings.Contains(p, "_delta_log") {
 			n++
 		}
 		return nil
 	})
+	if err != nil {
+		t.Fatalf("walk %s: %v", dir, err)
+	}
 	return n
 }

@@ -17,7 +17,7 @@ func load300k(b *testing.B) (string, int64, int) {
 	b.Helper()
 	archive := testutil.Testdata(b, "archives", "300k-add-files-100-col-partitioned.tar.zst")
 	tmp := b.TempDir()
-	if out, err := exec.Command("tar", "--zstd", "-xf", archive, "-C", tmp).CombinedOutput(); err != nil {
+	if out, err := exec.CommandContext(b.Context(), "tar", "--zstd", "-xf", archive, "-C", tmp).CombinedOutput(); err != nil {
 		b.Skipf("cannot unpack %s: %v %s", archive, err, out)
 	}
 	dir := filepath.Join(tmp, "300k-add-files-100-col-partitioned")

@@ -3,6 +3,7 @@ package txlog
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"iter"
@@ -81,7 +82,7 @@ func ReadCheckpoint(ctx context.Context, st store.Store, parts []LogFile, schema
 			} else {
 				err = readParquetCheckpoint(ctx, st, p.Key, schemaHint, emit)
 			}
-			if err == errStop {
+			if errors.Is(err, errStop) {
 				return
 			}
 			if err != nil {
@@ -91,7 +92,9 @@ func ReadCheckpoint(ctx context.Context, st store.Store, parts []LogFile, schema
 		}
 		for _, sc := range sidecars {
 			key, err := sidecarKey(sc.Path)
-			if err == nil {
+			if err != nil {
+				err = fmt.Errorf("read checkpoint %s: %w", parts[len(parts)-1].Key, err)
+			} else {
 				err = readParquetCheckpoint(ctx, st, key, schemaHint, func(a Action) bool {
 					if a.Sidecar != nil || a.CheckpointMetadata != nil {
 						return true // sidecars hold file actions only
@@ -99,7 +102,7 @@ func ReadCheckpoint(ctx context.Context, st store.Store, parts []LogFile, schema
 					return yield(a, nil)
 				})
 			}
-			if err == errStop {
+			if errors.Is(err, errStop) {
 				return
 			}
 			if err != nil {
@@ -111,7 +114,7 @@ func ReadCheckpoint(ctx context.Context, st store.Store, parts []LogFile, schema
 }
 
 // errStop reports that the consumer stopped the iteration.
-var errStop = fmt.Errorf("iteration stopped")
+var errStop = errors.New("iteration stopped")
 
 // sidecarKey maps a sidecar action's path to a store key. The protocol
 // recommends a bare file name relative to _delta_log/_sidecars/; a full path
@@ -163,7 +166,7 @@ func openParquet(ctx context.Context, st store.Store, key string) (*parquet.File
 	closer := func() { _ = r.Close() }
 	if size <= wholeFileLimit {
 		buf := make([]byte, size)
-		if _, err := r.ReadAt(buf, 0); err != nil && err != io.EOF {
+		if _, err := r.ReadAt(buf, 0); err != nil && !errors.Is(err, io.EOF) {
 			_ = r.Close()
 			return nil, nil, fmt.Errorf("read checkpoint %s: %w", key, err)
 		}
@@ -208,7 +211,7 @@ func readParquetCheckpoint(ctx context.Context, st store.Store, key string, sche
 	root := f.Root()
 	for gi, rg := range f.RowGroups() {
 		if err := readRowGroup(ctx, root, rg, schema, emit); err != nil {
-			if err == errStop {
+			if errors.Is(err, errStop) {
 				return err
 			}
 			if ctx.Err() != nil {
@@ -699,8 +702,10 @@ func newTxnDecoder(r *rowGroupReader, c *parquet.Column) *txnDecoder {
 	if p == nil || r.allNull(p) {
 		return nil
 	}
-	return &txnDecoder{def: defLevel(c), appID: r.open(p), version: r.open(child(c, "version")),
-		lastUpdated: r.open(child(c, "lastUpdated"))}
+	return &txnDecoder{
+		def: defLevel(c), appID: r.open(p), version: r.open(child(c, "version")),
+		lastUpdated: r.open(child(c, "lastUpdated")),
+	}
 }
 
 func (d *txnDecoder) decode(row int64) (Action, bool) {
@@ -708,13 +713,15 @@ func (d *txnDecoder) decode(row int64) (Action, bool) {
 	if !present(v, d.def) || v.IsNull() {
 		return Action{}, false
 	}
-	return Action{Txn: &Txn{AppID: string(v.ByteArray()), Version: vInt64(d.version.at(row)),
-		LastUpdated: vInt64Ptr(d.lastUpdated.at(row))}}, true
+	return Action{Txn: &Txn{
+		AppID: string(v.ByteArray()), Version: vInt64(d.version.at(row)),
+		LastUpdated: vInt64Ptr(d.lastUpdated.at(row)),
+	}}, true
 }
 
 type metadataDecoder struct {
 	r                                       *rowGroupReader
-	def, formatDef                          int
+	def                                     int
 	id, name, desc, provider, schema, ctime *colCursor
 	options, conf                           mapCols
 	partCols                                listCols
@@ -783,10 +790,12 @@ func newProtocolDecoder(r *rowGroupReader, c *parquet.Column) *protocolDecoder {
 	if p == nil || r.allNull(p) {
 		return nil
 	}
-	return &protocolDecoder{r: r, def: defLevel(c), minReader: r.open(p),
+	return &protocolDecoder{
+		r: r, def: defLevel(c), minReader: r.open(p),
 		minWriter:   r.open(child(c, "minWriterVersion")),
 		readerFeats: openList(r, child(c, "readerFeatures")),
-		writerFeats: openList(r, child(c, "writerFeatures"))}
+		writerFeats: openList(r, child(c, "writerFeatures")),
+	}
 }
 
 func (d *protocolDecoder) decode(row int64) (Action, bool) {
@@ -812,8 +821,10 @@ func newDomainMetadataDecoder(r *rowGroupReader, c *parquet.Column) *domainMetad
 	if p == nil || r.allNull(p) {
 		return nil
 	}
-	return &domainMetadataDecoder{def: defLevel(c), domain: r.open(p),
-		conf: r.open(child(c, "configuration")), removed: r.open(child(c, "removed"))}
+	return &domainMetadataDecoder{
+		def: defLevel(c), domain: r.open(p),
+		conf: r.open(child(c, "configuration")), removed: r.open(child(c, "removed")),
+	}
 }
 
 func (d *domainMetadataDecoder) decode(row int64) (Action, bool) {
@@ -821,8 +832,10 @@ func (d *domainMetadataDecoder) decode(row int64) (Action, bool) {
 	if !present(v, d.def) || v.IsNull() {
 		return Action{}, false
 	}
-	return Action{DomainMetadata: &DomainMetadata{Domain: string(v.ByteArray()),
-		Configuration: vString(d.conf.at(row)), Removed: vBool(d.removed.at(row))}}, true
+	return Action{DomainMetadata: &DomainMetadata{
+		Domain:        string(v.ByteArray()),
+		Configuration: vString(d.conf.at(row)), Removed: vBool(d.removed.at(row)),
+	}}, true
 }
 
 type checkpointMetadataDecoder struct {
@@ -860,8 +873,10 @@ func newSidecarDecoder(r *rowGroupReader, c *parquet.Column) *sidecarDecoder {
 	if p == nil || r.allNull(p) {
 		return nil
 	}
-	return &sidecarDecoder{r: r, def: defLevel(c), path: r.open(p), size: r.open(child(c, "sizeInBytes")),
-		modTime: r.open(child(c, "modificationTime")), tags: openMap(r, child(c, "tags"))}
+	return &sidecarDecoder{
+		r: r, def: defLevel(c), path: r.open(p), size: r.open(child(c, "sizeInBytes")),
+		modTime: r.open(child(c, "modificationTime")), tags: openMap(r, child(c, "tags")),
+	}
 }
 
 func (d *sidecarDecoder) decode(row int64) (Action, bool) {
@@ -869,6 +884,8 @@ func (d *sidecarDecoder) decode(row int64) (Action, bool) {
 	if !present(v, d.def) || v.IsNull() {
 		return Action{}, false
 	}
-	return Action{Sidecar: &Sidecar{Path: string(v.ByteArray()), SizeInBytes: vInt64(d.size.at(row)),
-		ModificationTime: vInt64(d.modTime.at(row)), Tags: d.tags.stringMap(d.r, row)}}, true
+	return Action{Sidecar: &Sidecar{
+		Path: string(v.ByteArray()), SizeInBytes: vInt64(d.size.at(row)),
+		ModificationTime: vInt64(d.modTime.at(row)), Tags: d.tags.stringMap(d.r, row),
+	}}, true
 }

@@ -243,15 +243,19 @@ func group(name string, get func(any) any, children ...*wnode) *wnode {
 }
 
 func stringList(name string, get func(any) any) *wnode {
-	return &wnode{name: name, kind: wList, optional: true, get: get,
-		children: []*wnode{leaf("element", parquet.String(), nil, convString)}}
+	return &wnode{
+		name: name, kind: wList, optional: true, get: get,
+		children: []*wnode{leaf("element", parquet.String(), nil, convString)},
+	}
 }
 
 func stringMap(name string, get func(any) any) *wnode {
 	k := leaf("key", parquet.String(), nil, convString)
 	k.optional = false
-	return &wnode{name: name, kind: wMap, optional: true, get: get,
-		children: []*wnode{k, leaf("value", parquet.String(), nil, convString)}}
+	return &wnode{
+		name: name, kind: wMap, optional: true, get: get,
+		children: []*wnode{k, leaf("value", parquet.String(), nil, convString)},
+	}
 }
 
 // parquetNode builds the parquet-go schema node of n (field order kept).

@@ -42,13 +42,17 @@ func ptr[T any](v T) *T { return &v }
 
 func roundTripData(n int, conf map[string]string) CheckpointData {
 	d := CheckpointData{
-		Protocol: &Protocol{MinReaderVersion: 3, MinWriterVersion: 7,
+		Protocol: &Protocol{
+			MinReaderVersion: 3, MinWriterVersion: 7,
 			ReaderFeatures: []string{"deletionVectors", "timestampNtz"},
-			WriterFeatures: []string{"deletionVectors", "timestampNtz", "domainMetadata"}},
-		Metadata: &Metadata{ID: "6a1c1b0e-0000-4000-8000-000000000001", Name: ptr("rt"),
+			WriterFeatures: []string{"deletionVectors", "timestampNtz", "domainMetadata"},
+		},
+		Metadata: &Metadata{
+			ID: "6a1c1b0e-0000-4000-8000-000000000001", Name: ptr("rt"),
 			Format: Format{Provider: "parquet", Options: map[string]string{}}, SchemaString: roundTripSchema,
 			PartitionColumns: []string{"p_date", "p_int", "p_str"}, CreatedTime: ptr(int64(1700000000000)),
-			Configuration: conf},
+			Configuration: conf,
+		},
 		Txns:           []*Txn{{AppID: "app-1", Version: 42, LastUpdated: ptr(int64(1700000000001))}, {AppID: "app-2", Version: 7}},
 		DomainMetadata: []*DomainMetadata{{Domain: "delta.rowTracking", Configuration: `{"rowIdHighWaterMark":9}`}},
 	}
@@ -75,10 +79,14 @@ func roundTripData(n int, conf map[string]string) CheckpointData {
 		d.Adds = append(d.Adds, a)
 	}
 	d.Removes = []*Remove{
-		{Path: "old-1.parquet", DeletionTimestamp: ptr(int64(1700000000500)), DataChange: true, ExtendedFileMetadata: ptr(true),
-			PartitionValues: map[string]*string{"p_date": ptr("2020-01-01"), "p_int": nil, "p_str": ptr("x")}, Size: ptr(int64(77))},
-		{Path: "old-2.parquet", DeletionTimestamp: ptr(int64(1700000000600)),
-			DeletionVector: &DeletionVector{StorageType: "p", PathOrInlineDv: "s3://b/dv.bin", Offset: ptr(int32(4)), SizeInBytes: 10, Cardinality: 1}},
+		{
+			Path: "old-1.parquet", DeletionTimestamp: ptr(int64(1700000000500)), DataChange: true, ExtendedFileMetadata: ptr(true),
+			PartitionValues: map[string]*string{"p_date": ptr("2020-01-01"), "p_int": nil, "p_str": ptr("x")}, Size: ptr(int64(77)),
+		},
+		{
+			Path: "old-2.parquet", DeletionTimestamp: ptr(int64(1700000000600)),
+			DeletionVector: &DeletionVector{StorageType: "p", PathOrInlineDv: "s3://b/dv.bin", Offset: ptr(int32(4)), SizeInBytes: 10, Cardinality: 1},
+		},
 	}
 	return d
 }

@@ -224,7 +224,8 @@ func TestEncodeCommit(t *testing.T) {
 	ict := int64(1700000000123)
 	acts := []Action{
 		{CommitInfo: &CommitInfo{InCommitTimestamp: &ict, Operation: "WRITE", Extra: map[string]json.RawMessage{
-			"operation": json.RawMessage(`"IGNORED"`), "clientVersion": json.RawMessage(`"kappa/1"`)}}},
+			"operation": json.RawMessage(`"IGNORED"`), "clientVersion": json.RawMessage(`"kappa/1"`),
+		}}},
 		{Protocol: &Protocol{MinReaderVersion: 1, MinWriterVersion: 7, WriterFeatures: []string{"inCommitTimestamp"}}},
 		{MetaData: &Metadata{ID: "id", SchemaString: `{"type":"struct","fields":[]}`}},
 		{Add: &Add{Path: "a&b<c>.parquet", Size: 1, DataChange: true}},

@@ -102,9 +102,6 @@ func CompactedKey(from, to int64) string {
 	return fmt.Sprintf("%s%020d.%020d.compacted.json", LogDir, from, to)
 }
 
-// versionPrefix is the key prefix shared by every log file of version v.
-func versionPrefix(v int64) string { return fmt.Sprintf("%s%020d", LogDir, v) }
-
 // ParseLogFile classifies a store key. It returns false for every key that is
 // not a log file this package knows: keys outside _delta_log/, files in
 // subdirectories (_sidecars/, _staged_commits/, .tmp/), temp files,

@@ -110,8 +110,10 @@ func TestReadWriteLastCheckpoint(t *testing.T) {
 		t.Fatalf("missing: %v, %v", lc, err)
 	}
 	parts, size, adds := 3, int64(46005), int64(5)
-	want := &LastCheckpoint{Version: 5, Size: 7, Parts: &parts, SizeInBytes: &size, NumOfAddFiles: &adds,
-		CheckpointSchema: []byte(`{"type":"struct","fields":[]}`), Tags: map[string]string{"k": "v"}}
+	want := &LastCheckpoint{
+		Version: 5, Size: 7, Parts: &parts, SizeInBytes: &size, NumOfAddFiles: &adds,
+		CheckpointSchema: []byte(`{"type":"struct","fields":[]}`), Tags: map[string]string{"k": "v"},
+	}
 	if err := WriteLastCheckpoint(ctx, st, want); err != nil {
 		t.Fatal(err)
 	}

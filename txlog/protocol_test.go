@@ -161,11 +161,15 @@ func TestMinProtocolFor(t *testing.T) {
 		{[]string{"columnMapping"}, Protocol{MinReaderVersion: 2, MinWriterVersion: 5}},
 		{[]string{"identityColumns"}, Protocol{MinReaderVersion: 1, MinWriterVersion: 6}},
 		{[]string{"inCommitTimestamp"}, Protocol{MinReaderVersion: 1, MinWriterVersion: 7, WriterFeatures: []string{"inCommitTimestamp"}}},
-		{[]string{"appendOnly", "inCommitTimestamp", "appendOnly", "domainMetadata"}, Protocol{MinReaderVersion: 1, MinWriterVersion: 7,
-			WriterFeatures: []string{"appendOnly", "inCommitTimestamp", "domainMetadata"}}},
+		{[]string{"appendOnly", "inCommitTimestamp", "appendOnly", "domainMetadata"}, Protocol{
+			MinReaderVersion: 1, MinWriterVersion: 7,
+			WriterFeatures: []string{"appendOnly", "inCommitTimestamp", "domainMetadata"},
+		}},
 		{[]string{"timestampNtz"}, Protocol{MinReaderVersion: 3, MinWriterVersion: 7, ReaderFeatures: []string{"timestampNtz"}, WriterFeatures: []string{"timestampNtz"}}},
-		{[]string{"inCommitTimestamp", "deletionVectors", "columnMapping"}, Protocol{MinReaderVersion: 3, MinWriterVersion: 7,
-			ReaderFeatures: []string{"deletionVectors", "columnMapping"}, WriterFeatures: []string{"inCommitTimestamp", "deletionVectors", "columnMapping"}}},
+		{[]string{"inCommitTimestamp", "deletionVectors", "columnMapping"}, Protocol{
+			MinReaderVersion: 3, MinWriterVersion: 7,
+			ReaderFeatures: []string{"deletionVectors", "columnMapping"}, WriterFeatures: []string{"inCommitTimestamp", "deletionVectors", "columnMapping"},
+		}},
 	} {
 		got := MinProtocolFor(tc.features)
 		if !reflect.DeepEqual(got, tc.want) {

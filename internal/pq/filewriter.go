@@ -103,11 +103,16 @@ type FileWriter struct {
 
 // partFile is the open output of one partition.
 type partFile struct {
-	values     []*string
-	dir        string
-	cs         *colSet
-	buf        *bytes.Buffer
-	pw         *parquet.Writer
+	values []*string
+	dir    string
+	cs     *colSet
+	buf    *bytes.Buffer
+	// pw stays on the deprecated untyped Writer: its suggested replacement,
+	// NewGenericWriter[any], eagerly builds a reflection-based row encoder we
+	// never use (rows go through ColumnWriters), and that builder panics on
+	// valid Delta schemas, e.g. a map whose value struct has a field name
+	// containing a comma.
+	pw         *parquet.Writer //nolint:staticcheck // SA1019: the replacement panics on valid schemas, see above
 	st         []colStats
 	records    int64
 	sinceCheck int

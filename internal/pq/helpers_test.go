@@ -3,11 +3,12 @@ package pq
 import (
 	"bytes"
 	"context"
-	"github.com/kappa-lake/kappa/txlog"
-	"github.com/parquet-go/parquet-go"
 	"sort"
 	"sync"
 	"testing"
+
+	"github.com/kappa-lake/kappa/txlog"
+	"github.com/parquet-go/parquet-go"
 )
 
 // memPut is an in-memory Putter.

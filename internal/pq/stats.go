@@ -300,7 +300,7 @@ func renderBound(n *node, s *colStats, isMax bool) ([]byte, bool) {
 		// float32 values are rendered with their exact float64 digits so
 		// that the bound holds whether a reader parses it as float or double
 		out := strconv.AppendFloat(nil, f, 'g', -1, 64)
-		if bytes.IndexAny(out, ".e") < 0 {
+		if !bytes.ContainsAny(out, ".e") {
 			out = append(out, ".0"...)
 		}
 		return out, true

@@ -25,7 +25,7 @@ func checkStats(t *testing.T, seed uint64, p *plan, sp *statsPlan, rows []map[st
 		t.Fatalf("seed %d: numRecords %v", seed, got["numRecords"])
 	}
 	lookup := func(section string, path []string) (any, bool) {
-		var cur any = got[section]
+		cur := got[section]
 		for _, s := range path {
 			m, ok := cur.(map[string]any)
 			if !ok {

@@ -48,9 +48,14 @@ func Redact(rawURL string) string {
 	if u.RawQuery != "" {
 		parts := strings.Split(u.RawQuery, "&")
 		for i, p := range parts {
-			name, _, hasValue := strings.Cut(p, "=")
-			if hasValue && secretParam(name) {
+			name, value, hasValue := strings.Cut(p, "=")
+			if !hasValue {
+				continue
+			}
+			if secretParam(name) {
 				parts[i] = name + "=" + redacted
+			} else if v, ok := redactNestedURL(value); ok {
+				parts[i] = name + "=" + v // endpoint=http://user:pass@host
 			}
 		}
 		u.RawQuery = strings.Join(parts, "&")
@@ -59,6 +64,19 @@ func Redact(rawURL string) string {
 		u.Fragment = redacted
 	}
 	return u.String()
+}
+
+// redactNestedURL redacts a query value that is itself a URL carrying
+// userinfo (an endpoint with credentials). It returns false for others.
+func redactNestedURL(val string) (string, bool) {
+	dec, err := url.QueryUnescape(val)
+	if err != nil || !strings.Contains(dec, "@") {
+		return "", false
+	}
+	if u, err := url.Parse(dec); err != nil || u.User == nil {
+		return "", false
+	}
+	return url.QueryEscape(Redact(dec)), true
 }
 
 func secretParam(name string) bool {
@@ -91,6 +109,11 @@ func secretsOf(rawURL string) []string {
 	}
 	for name, vals := range u.Query() {
 		if !secretParam(name) {
+			for _, v := range vals { // a nested URL's userinfo
+				if nu, err := url.Parse(v); err == nil && nu.User != nil && strings.Contains(v, "@") {
+					out = append(out, secretsOf(v)...)
+				}
+			}
 			continue
 		}
 		for _, v := range vals {

@@ -152,8 +152,10 @@ func TestS3OpenErrorRedacted(t *testing.T) {
 
 func TestRedact(t *testing.T) {
 	for _, c := range []struct{ in, want string }{
-		{"s3://bucket/path?endpoint=http%3A%2F%2F127.0.0.1%3A9000&region=us-east-1",
-			"s3://bucket/path?endpoint=http%3A%2F%2F127.0.0.1%3A9000&region=us-east-1"},
+		{
+			"s3://bucket/path?endpoint=http%3A%2F%2F127.0.0.1%3A9000&region=us-east-1",
+			"s3://bucket/path?endpoint=http%3A%2F%2F127.0.0.1%3A9000&region=us-east-1",
+		},
 		{"s3://bucket?secret_access_key=abc&region=x", "s3://bucket?secret_access_key=REDACTED&region=x"},
 		{"azblob://c?sig=abcd&sv=2020&sas_token=zz", "azblob://c?sig=REDACTED&sv=2020&sas_token=REDACTED"},
 		{"https://user:pass@host/x", "https://user:REDACTED@host/x"},

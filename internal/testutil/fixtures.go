@@ -9,9 +9,9 @@ import (
 	"testing"
 )
 
-// RequireFixturesEnv, when set to 1 (as .ci/run does), turns a missing
-// ../shared/testdata into a test failure instead of a skip, so CI can never
-// pass by skipping fixture tests.
+// RequireFixturesEnv names the environment variable that, when set to 1 (as
+// .ci/run does), turns a missing ../shared/testdata into a test failure
+// instead of a skip, so CI can never pass by skipping fixture tests.
 const RequireFixturesEnv = "KAPPA_REQUIRE_FIXTURES"
 
 // RepoRoot returns the project root (the directory holding go.mod).

@@ -154,30 +154,37 @@ func startVersitygw(t testing.TB, bin, addr, access, secret, root string) error 
 		return err
 	}
 	defer logFile.Close()
-	cmd := exec.Command(bin, "--port", addr, "--access", access, "--secret", secret,
+	// The server outlives this call (until the test's cleanup), so it gets
+	// its own context: cancelling it kills the process.
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, bin, "--port", addr, "--access", access, "--secret", secret,
 		"--region", "us-east-1", "--quiet", "posix", root)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
+		cancel()
 		return err
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	var waitErr error // set before exited is closed
+	exited := make(chan struct{})
+	go func() { waitErr = cmd.Wait(); close(exited) }()
 	stop := func() {
-		_ = cmd.Process.Kill()
+		cancel() // kills the process; its exit status says nothing then
 		<-exited
 	}
+	dialer := &net.Dialer{Timeout: 200 * time.Millisecond}
 
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		conn, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		conn, err := dialer.DialContext(ctx, "tcp", addr)
 		if err == nil {
 			conn.Close()
 			break
 		}
 		select {
-		case werr := <-exited:
+		case <-exited:
+			cancel()
 			log, _ := os.ReadFile(logPath)
-			return fmt.Errorf("versitygw exited before serving: %v: %s", werr, lastLines(string(log), 10))
+			return fmt.Errorf("versitygw exited before serving: %w: %s", waitErr, lastLines(string(log), 10))
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
@@ -190,7 +197,7 @@ func startVersitygw(t testing.TB, bin, addr, access, secret, root string) error 
 }
 
 func freeLoopbackAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", err
 	}

@@ -281,11 +281,15 @@ func testList(t *testing.T, st store.Store) {
 			t.Errorf("List info %+v: want size %d and a mod time", info, want)
 		}
 	}
-	prefixes := []string{"", "_delta_log/", "_delta_log/0000000000000000001", "_delta_log/0000000000000000000",
-		"_delta_log/_", "a", "a/", "a/y", "a.", "p=1", "p=1/", "nope/", "z"}
-	afters := []string{"", "_delta_log/00000000000000000001.json", "_delta_log/00000000000000000002",
+	prefixes := []string{
+		"", "_delta_log/", "_delta_log/0000000000000000001", "_delta_log/0000000000000000000",
+		"_delta_log/_", "a", "a/", "a/y", "a.", "p=1", "p=1/", "nope/", "z",
+	}
+	afters := []string{
+		"", "_delta_log/00000000000000000001.json", "_delta_log/00000000000000000002",
 		"_delta_log/00000000000000000010.json", "_delta_log/_sidecars/", "a", "a.txt", "a/", "a/x", "a/y/z",
-		"a0", "p=1/q=2/part-00001.parquet", "p=1/q", "zz", "zzz"}
+		"a0", "p=1/q=2/part-00001.parquet", "p=1/q", "zz", "zzz",
+	}
 	for _, prefix := range prefixes {
 		for _, after := range afters {
 			var want []string
