@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"slices"
 	"strings"
+	"unsafe"
 )
 
 // Hash aggregation. A grouper maps key tuples to dense group ids with
@@ -33,6 +34,54 @@ type grouper struct {
 	mBuf  map[string]int32
 	nullG int32
 	buf   []byte
+	// Per-dictionary code -> group id maps (-1 = not seen yet) of the
+	// most recently used string dictionaries.
+	remaps []dictRemap
+}
+
+type dictRemap struct {
+	dict *string // identity: the dictionary's backing array
+	gids []int32
+}
+
+// maxRemaps bounds the dictionaries remembered at once (one per row group
+// in flight per worker is typical).
+const maxRemaps = 8
+
+// remapFor returns the code -> group id map of dictionary dict.
+func (g *grouper) remapFor(dict []string) []int32 {
+	key := unsafe.SliceData(dict)
+	for i, r := range g.remaps {
+		if r.dict == key {
+			if i > 0 { // move to front
+				copy(g.remaps[1:i+1], g.remaps[:i])
+				g.remaps[0] = r
+			}
+			return r.gids
+		}
+	}
+	var gids []int32
+	if len(g.remaps) == maxRemaps {
+		gids = g.remaps[maxRemaps-1].gids
+		g.remaps = g.remaps[:maxRemaps-1]
+	}
+	gids = slices.Grow(gids[:0], len(dict))[:len(dict)]
+	for i := range gids {
+		gids[i] = -1
+	}
+	g.remaps = slices.Insert(g.remaps, 0, dictRemap{dict: key, gids: gids})
+	return gids
+}
+
+// lookupStr returns the group id of string key s (row i of keys),
+// creating the group when new.
+func (g *grouper) lookupStr(keys []*col, i int, s string) int32 {
+	id, ok := g.mStr[s]
+	if !ok {
+		id = g.newGroup(keys, i)
+		g.mStr[g.keys[0].s[id]] = id // the cloned string
+	}
+	return id
 }
 
 func newGrouper(types []vtype) *grouper {
@@ -87,6 +136,26 @@ func (g *grouper) lookup(keys []*col, n int, gids []int32) []int32 {
 			}
 			gids[i] = id
 		}
+	case g.mStr != nil && keys[0].codes != nil && !keys[0].konst:
+		// Dictionary-encoded keys: hash each distinct code once.
+		k := keys[0]
+		remap := g.remapFor(k.dict)
+		codes := k.codes[:n]
+		for i, c := range codes {
+			if k.nulls != nil && k.nulls[i] {
+				if g.nullG < 0 {
+					g.nullG = g.newGroup(keys, i)
+				}
+				gids[i] = g.nullG
+				continue
+			}
+			id := remap[c]
+			if id < 0 {
+				id = g.lookupStr(keys, i, k.dict[c])
+				remap[c] = id
+			}
+			gids[i] = id
+		}
 	case g.mStr != nil:
 		k := keys[0]
 		for i := 0; i < n; i++ {
@@ -97,12 +166,7 @@ func (g *grouper) lookup(keys []*col, n int, gids []int32) []int32 {
 				gids[i] = g.nullG
 				continue
 			}
-			id, ok := g.mStr[k.s[k.idx(i)]]
-			if !ok {
-				id = g.newGroup(keys, i)
-				g.mStr[g.keys[0].s[id]] = id // the cloned string
-			}
-			gids[i] = id
+			gids[i] = g.lookupStr(keys, i, k.str(k.idx(i)))
 		}
 	default:
 		for i := 0; i < n; i++ {
@@ -395,14 +459,22 @@ func (s *minMaxState) set(c *col, i int, g int32) {
 func (s *minMaxState) update(gids []int32, arg *col, groups int) {
 	s.ensure(groups)
 	if (s.t.k == vInt || s.t.k == vTS || s.t.k == vDate || s.t.k == vDec) && arg.nulls == nil && !arg.konst {
-		vals := s.v.i
-		for i, g := range gids {
-			x := arg.i[i]
-			if !s.has[g] || (s.max && x > vals[g]) || (!s.max && x < vals[g]) {
-				vals[g] = x
-				s.has[g] = true
-				if s.v.nulls != nil {
-					s.v.nulls[g] = false
+		vals, has, xs := s.v.i, s.has, arg.i[:len(gids)]
+		if s.v.nulls != nil {
+			for _, g := range gids {
+				s.v.nulls[g] = false
+			}
+		}
+		if s.max {
+			for i, g := range gids {
+				if x := xs[i]; !has[g] || x > vals[g] {
+					vals[g], has[g] = x, true
+				}
+			}
+		} else {
+			for i, g := range gids {
+				if x := xs[i]; !has[g] || x < vals[g] {
+					vals[g], has[g] = x, true
 				}
 			}
 		}
@@ -578,6 +650,12 @@ func (a *hashAgg) add(fr *frame) {
 	}
 	kc := make([]*col, len(a.keys))
 	for i, k := range a.keys {
+		if a.g.mStr != nil && k.src > 0 {
+			// A string column key: the grouper reads dictionary codes
+			// without per-row strings.
+			kc[i] = fr.cols[k.src-1]
+			continue
+		}
 		kc[i] = k.eval(fr)
 	}
 	a.gids = a.g.lookup(kc, fr.n, a.gids)

@@ -217,25 +217,119 @@ func (v *Float64Vector) take(idx []int32) Vector {
 	return out
 }
 
-// BytesVector holds string and binary values in one contiguous buffer:
-// row i is Data[Offsets[i]:Offsets[i+1]]. The buffer is never modified once
-// written, so String returns views without copying.
+// BytesVector holds string and binary values in one of two forms.
+//
+// Plain form (Codes == nil): one contiguous buffer, row i is
+// Data[Offsets[i]:Offsets[i+1]].
+//
+// Dictionary form (Codes != nil), produced for dictionary-encoded column
+// chunks: row i is row Codes[i] of Dict (a plain BytesVector without nulls);
+// Offsets and Data are nil. Null rows carry a valid code (their value is
+// still reported as null). Batches sliced from one column chunk share its
+// Dict, so consumers can key per-dictionary state on the Dict pointer and
+// aggregate by code.
+//
+// Bytes, String and Value work in both forms; the buffers are never
+// modified once written, so String returns views without copying.
 type BytesVector struct {
 	vecBase
-	Offsets []int64 // len = Len()+1
+	Offsets []int64 // plain form: len = Len()+1
 	Data    []byte
+
+	Dict  *BytesVector // dictionary form: the distinct values
+	Codes []int32      // dictionary form: per-row index into Dict
+
+	strs []string // a dictionary's entries as string views (see newBytesDict)
 }
 
 // Bytes returns row i's bytes (a view; do not modify).
-func (v *BytesVector) Bytes(i int) []byte { return v.Data[v.Offsets[i]:v.Offsets[i+1]:v.Offsets[i+1]] }
+func (v *BytesVector) Bytes(i int) []byte {
+	if v.Codes != nil {
+		return v.Dict.Bytes(int(v.Codes[i]))
+	}
+	return v.Data[v.Offsets[i]:v.Offsets[i+1]:v.Offsets[i+1]]
+}
 
 // String returns row i as a string without copying.
 func (v *BytesVector) String(i int) string {
+	if v.Codes != nil {
+		return v.Dict.String(int(v.Codes[i]))
+	}
 	b := v.Data[v.Offsets[i]:v.Offsets[i+1]]
 	if len(b) == 0 {
 		return ""
 	}
 	return unsafe.String(&b[0], len(b))
+}
+
+// IsDict reports whether the vector is in dictionary form.
+func (v *BytesVector) IsDict() bool { return v.Codes != nil }
+
+// dictStrings returns the entries of a dictionary vector as strings
+// (views into its buffer), computed once when the dictionary was built.
+func (v *BytesVector) dictStrings() []string {
+	if v.strs == nil {
+		s := make([]string, v.n)
+		for i := range s {
+			s[i] = v.String(i)
+		}
+		return s
+	}
+	return v.strs
+}
+
+// newBytesDict builds a dictionary vector from a dictionary page's values
+// (copied) and checks its offsets. An empty dictionary gets one empty
+// entry so that null rows always have a valid code.
+func newBytesDict(typ txlog.DataType, data []byte, offs []uint32) (*BytesVector, error) {
+	n := max(len(offs)-1, 0)
+	d := &BytesVector{vecBase: vecBase{typ: typ, n: n}, Offsets: make([]int64, n+1)}
+	if n > 0 {
+		base := offs[0]
+		if int(offs[n]) > len(data) || base > offs[n] {
+			return nil, fmt.Errorf("%w: bad dictionary offsets", ErrCorruptData)
+		}
+		for i := 1; i <= n; i++ {
+			if offs[i] < offs[i-1] {
+				return nil, fmt.Errorf("%w: bad dictionary offsets", ErrCorruptData)
+			}
+			d.Offsets[i] = int64(offs[i] - base)
+		}
+		d.Data = append([]byte(nil), data[base:offs[n]]...)
+	}
+	if n == 0 {
+		d.Offsets = append(d.Offsets, 0)
+		d.n = 1
+	}
+	d.strs = make([]string, d.n)
+	for i := range d.strs {
+		d.strs[i] = d.String(i)
+	}
+	return d, nil
+}
+
+// materialize converts the first n rows of a dictionary-form vector to the
+// plain form (null rows empty).
+func (v *BytesVector) materialize(n int) {
+	if v.Codes == nil {
+		return
+	}
+	size := 0
+	for i := 0; i < n; i++ {
+		if v.valid.Valid(i) {
+			c := v.Codes[i]
+			size += int(v.Dict.Offsets[c+1] - v.Dict.Offsets[c])
+		}
+	}
+	offs := make([]int64, n+1, max(n+1, cap(v.Codes)+1))
+	data := make([]byte, 0, size)
+	for i := 0; i < n; i++ {
+		if v.valid.Valid(i) {
+			data = append(data, v.Dict.Bytes(int(v.Codes[i]))...)
+		}
+		offs[i+1] = int64(len(data))
+	}
+	v.Offsets, v.Data, v.Dict, v.Codes = offs, data, nil, nil
 }
 
 // Value returns a string (string columns) or []byte (binary), or nil.
@@ -249,6 +343,7 @@ func (v *BytesVector) Value(i int) any {
 	return v.String(i)
 }
 func (v *BytesVector) init() {
+	v.materialize(v.n)
 	if v.Offsets == nil {
 		v.Offsets = []int64{0}
 	}
@@ -265,6 +360,14 @@ func (v *BytesVector) append(b []byte) {
 	v.push(true)
 }
 func (v *BytesVector) take(idx []int32) Vector {
+	if v.Codes != nil {
+		out := &BytesVector{Dict: v.Dict, Codes: make([]int32, len(idx))}
+		for j, i := range idx {
+			out.Codes[j] = v.Codes[i]
+		}
+		takeValidity(&v.vecBase, &out.vecBase, idx)
+		return out
+	}
 	out := &BytesVector{Offsets: make([]int64, 1, len(idx)+1)}
 	for _, i := range idx {
 		out.Data = append(out.Data, v.Data[v.Offsets[i]:v.Offsets[i+1]]...)
@@ -671,6 +774,9 @@ func sliceVector(v Vector, i, j int) Vector {
 			return &DateVector{vecBase: b, Days: v.Days[i:j:j]}
 		}
 	case *BytesVector:
+		if b, ok := base(&v.vecBase); ok && v.Codes != nil {
+			return &BytesVector{vecBase: b, Dict: v.Dict, Codes: v.Codes[i:j:j]}
+		}
 		if b, ok := base(&v.vecBase); ok {
 			// Offsets stay absolute into the shared Data buffer.
 			return &BytesVector{vecBase: b, Offsets: v.Offsets[i : j+1 : j+1], Data: v.Data[:v.Offsets[j]:v.Offsets[j]]}

@@ -126,6 +126,7 @@ type agg struct {
 // aggregate computes SUM(value), COUNT(*) GROUP BY key with typed access.
 func aggregate(b *testing.B, s *Scan) (map[string]*agg, int64) {
 	groups := map[string]*agg{}
+	dicts := map[*BytesVector][]*agg{}
 	var rows int64
 	for batch, err := range s.Batches(context.Background()) {
 		if err != nil {
@@ -133,6 +134,29 @@ func aggregate(b *testing.B, s *Scan) (map[string]*agg, int64) {
 		}
 		keys := batch.Column(0).(*BytesVector)
 		vals := batch.Column(1).(*Float64Vector)
+		if keys.IsDict() && !keys.Validity().HasNulls() && !vals.Validity().HasNulls() {
+			// Dictionary-encoded keys: one hash lookup per distinct code.
+			byCode := dicts[keys.Dict]
+			if byCode == nil {
+				byCode = make([]*agg, keys.Dict.Len())
+				dicts[keys.Dict] = byCode
+			}
+			for i, c := range keys.Codes[:batch.NumRows()] {
+				g := byCode[c]
+				if g == nil {
+					k := keys.Dict.String(int(c))
+					if g = groups[k]; g == nil {
+						g = &agg{}
+						groups[strings.Clone(k)] = g
+					}
+					byCode[c] = g
+				}
+				g.sum += vals.Values[i]
+				g.count++
+			}
+			rows += int64(batch.NumRows())
+			continue
+		}
 		for i := range batch.NumRows() {
 			k := keys.String(i)
 			g := groups[k]

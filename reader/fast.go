@@ -123,6 +123,8 @@ type flatDecoder struct {
 
 	dict     parquet.Dictionary
 	dictVals encoding.Values
+
+	bytesDict parquet.Dictionary // the dictionary of a dictionary-form BytesVector
 }
 
 func (d *flatDecoder) source(p parquet.Page) pageSource {
@@ -235,9 +237,8 @@ func readFast(cc parquet.ColumnChunk, n *colNode, rows int) (Vector, error) {
 			return d.int32Page(p, defs, cnt, v.Days)
 		}
 	case *BytesVector:
-		v.Offsets = make([]int64, 1, pre+1)
+		v.Offsets = nil // plain or dictionary form: decided by the first page
 		page = func(p parquet.Page, defs []byte, cnt int) error {
-			v.Offsets = fit(v.Offsets, d.pos+cnt+1, rows+1)
 			return d.bytesPage(p, defs, cnt, v)
 		}
 	default:
@@ -277,6 +278,9 @@ func readFast(cc parquet.ColumnChunk, n *colNode, rows int) (Vector, error) {
 		if r := rows & 63; r != 0 {
 			d.valid[len(d.valid)-1] &= 1<<uint(r) - 1
 		}
+	}
+	if v, ok := vec.(*BytesVector); ok && v.Codes == nil && v.Offsets == nil {
+		v.Offsets = make([]int64, rows+1) // no pages: rows == 0
 	}
 	base := vecBase{typ: n.typ, n: rows}
 	base.valid.bits = d.valid
@@ -433,12 +437,77 @@ func (d *flatDecoder) int32Page(p parquet.Page, defs []byte, cnt int, dst []int3
 	return nil
 }
 
-// bytesPage appends the strings of a page to v (nulls are empty).
+// bytesPage decodes the strings of a page into v. A column chunk whose
+// pages are all dictionary-encoded (one dictionary) stays in dictionary
+// form: per-row codes, no string copies. A plain page (a writer's
+// dictionary fallback) converts what was decoded so far to the plain form.
 func (d *flatDecoder) bytesPage(p parquet.Page, defs []byte, cnt int, v *BytesVector) error {
 	src := d.source(p)
 	if src.vals.Kind() != encoding.ByteArray {
 		return fmt.Errorf("%w: unexpected %s page", ErrCorruptData, src.vals.Kind())
 	}
+	if src.idx != nil && d.pos == 0 && v.Codes == nil {
+		data, offs := src.vals.ByteArray()
+		dict, err := newBytesDict(d.n.typ, data, offs)
+		if err != nil {
+			return err
+		}
+		v.Dict, d.bytesDict = dict, d.dict
+		v.Codes = make([]int32, 0, min(d.rows, preallocRows))
+		v.Offsets = nil
+	}
+	if v.Codes != nil {
+		if src.idx != nil && d.dict == d.bytesDict {
+			return d.codesPage(src, defs, cnt, v)
+		}
+		v.valid.bits = d.valid
+		v.materialize(d.pos)
+		v.valid.bits = nil
+	}
+	if v.Offsets == nil {
+		v.Offsets = make([]int64, 1, min(d.rows, preallocRows)+1)
+	}
+	v.Offsets = fit(v.Offsets, d.pos+cnt+1, d.rows+1)
+	return d.plainBytesPage(src, defs, cnt, v)
+}
+
+// codesPage appends the dictionary codes of a page (nulls get code 0).
+func (d *flatDecoder) codesPage(src pageSource, defs []byte, cnt int, v *BytesVector) error {
+	v.Codes = fit(v.Codes, d.pos+cnt, d.rows)
+	out := v.Codes[d.pos : d.pos+cnt]
+	nd := uint32(v.Dict.n)
+	if dense := cnt - d.markNulls(defs, cnt); len(src.idx) < dense {
+		return fmt.Errorf("%w: page has %d indexes, want %d", ErrCorruptData, len(src.idx), dense)
+	}
+	if len(defs) == 0 {
+		idx := src.idx[:cnt]
+		for k, c := range idx {
+			if uint32(c) >= nd {
+				return errDictIndex(c, int(nd))
+			}
+			out[k] = c
+		}
+		return nil
+	}
+	k := 0
+	for i, l := range defs {
+		if l >= d.def {
+			c := src.idx[k]
+			if uint32(c) >= nd {
+				return errDictIndex(c, int(nd))
+			}
+			out[i] = c
+			k++
+		} else {
+			out[i] = 0
+		}
+	}
+	return nil
+}
+
+// plainBytesPage appends the strings of a page to a plain-form v (nulls
+// are empty).
+func (d *flatDecoder) plainBytesPage(src pageSource, defs []byte, cnt int, v *BytesVector) error {
 	data, offs := src.vals.ByteArray()
 	nvals := max(len(offs)-1, 0)
 	dense := cnt - d.markNulls(defs, cnt)

@@ -386,7 +386,7 @@ func (pl *queryPlan) scanOptions() []ScanOption {
 func (pl *queryPlan) phase1(b *Batch) *frame {
 	fr := &frame{n: b.NumRows(), cols: make([]*col, len(pl.scanCols))}
 	for i := range pl.scanCols {
-		fr.cols[i] = vectorCol(b.Column(i))
+		fr.cols[i] = vectorColLazy(b.Column(i)) // column references call strs()
 	}
 	if pl.where == nil || fr.n == 0 {
 		return fr

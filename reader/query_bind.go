@@ -21,6 +21,7 @@ type bexp struct {
 	t     vtype
 	konst bool
 	eval  func(fr *frame) *col
+	src   int // 1 + frame index of a plain phase-1 column reference, else 0
 }
 
 // srcScope resolves column names against the table schema and records the
@@ -60,7 +61,7 @@ func (s *srcScope) column(e *astExpr) (*bexp, error) {
 	}
 	if len(parts) == 0 {
 		t := kindOf(f.Type)
-		return &bexp{t: t, eval: func(fr *frame) *col { return fr.cols[i] }}, nil
+		return &bexp{t: t, src: i + 1, eval: func(fr *frame) *col { return fr.cols[i].strs() }}, nil
 	}
 	// nested struct field access
 	typ := f.Type

@@ -80,6 +80,34 @@ type col struct {
 	f     []float64
 	s     []string
 	a     []any
+	// Dictionary-encoded strings (optional, vStr): when codes is non-nil,
+	// row i is dict[codes[i]], and every column carrying the same dict
+	// (same backing array) shares its codes. s may then be nil until
+	// strs() materialises it (phase-1 frames decode lazily: a GROUP BY
+	// key never needs per-row strings).
+	dict  []string
+	codes []int32
+}
+
+// str returns string row i (i already resolved with idx).
+func (c *col) str(i int) string {
+	if c.s == nil && c.codes != nil {
+		return c.dict[c.codes[i]]
+	}
+	return c.s[i]
+}
+
+// strs materialises the per-row strings of a lazily decoded dictionary
+// column and returns c.
+func (c *col) strs() *col {
+	if c.s == nil && c.codes != nil {
+		s := make([]string, c.n)
+		for i, code := range c.codes[:c.n] {
+			s[i] = c.dict[code]
+		}
+		c.s = s
+	}
+	return c
 }
 
 func (c *col) null(i int) bool {
@@ -204,7 +232,7 @@ func (c *col) appendFrom(src *col, i int) {
 	case vStr:
 		var x string
 		if !null {
-			x = strings.Clone(src.s[i])
+			x = strings.Clone(src.str(i))
 		}
 		c.s = append(c.s, x)
 	case vAny:
@@ -242,8 +270,20 @@ func (c *col) take(idx []int32) *col {
 			out.f[j] = c.f[i]
 		}
 	case vStr:
-		for j, i := range idx {
-			out.s[j] = c.s[i]
+		if c.s == nil && c.codes != nil {
+			out.s = nil // stays lazy
+		}
+		if out.s != nil {
+			for j, i := range idx {
+				out.s[j] = c.s[i]
+			}
+		}
+		if c.codes != nil {
+			out.dict = c.dict
+			out.codes = make([]int32, len(idx))
+			for j, i := range idx {
+				out.codes[j] = c.codes[i]
+			}
 		}
 	case vAny:
 		for j, i := range idx {
@@ -286,7 +326,11 @@ func (c *col) value(i int) any {
 
 // vectorCol converts a reader vector to a col without copying the common
 // fixed-width representations.
-func vectorCol(v Vector) *col {
+func vectorCol(v Vector) *col { return vectorColLazy(v).strs() }
+
+// vectorColLazy is vectorCol leaving the per-row strings of a dictionary
+// column unmaterialised (see col.strs).
+func vectorColLazy(v Vector) *col {
 	n := v.Len()
 	var nulls []bool
 	fill := func(vb *vecBase) {
@@ -319,6 +363,9 @@ func vectorCol(v Vector) *col {
 		return &col{t: vtype{k: vBool, dt: v.typ}, n: n, nulls: nulls, b: v.Values[:n]}
 	case *BytesVector:
 		fill(&v.vecBase)
+		if v.Codes != nil {
+			return &col{t: vtype{k: vStr, dt: v.typ}, n: n, nulls: nulls, dict: v.Dict.dictStrings(), codes: v.Codes[:n:n]}
+		}
 		c := &col{t: vtype{k: vStr, dt: v.typ}, n: n, nulls: nulls, s: make([]string, n)}
 		for i := range c.s {
 			c.s[i] = v.String(i)
