@@ -251,6 +251,7 @@ func (s *countState) export(n int) []*col {
 	s.cnt = grow(s.cnt, n)
 	return []*col{{t: vtype{k: vInt}, n: n, i: s.cnt[:n]}}
 }
+
 func (s *countState) mergeState(gids []int32, cols []*col, groups int) {
 	s.cnt = grow(s.cnt, groups)
 	c := cols[0]
@@ -260,6 +261,7 @@ func (s *countState) mergeState(gids []int32, cols []*col, groups int) {
 		}
 	}
 }
+
 func (s *countState) final(n int) *col {
 	s.cnt = grow(s.cnt, n)
 	return &col{t: vtype{k: vInt}, n: n, i: slices.Clone(s.cnt[:n])}
@@ -671,9 +673,7 @@ func (a *hashAgg) add(fr *frame) {
 // stateColumns exports keys and states.
 func (a *hashAgg) stateColumns() (keys []*col, states [][]*col) {
 	n := a.g.n
-	for _, k := range a.g.keys {
-		keys = append(keys, k)
-	}
+	keys = append(keys, a.g.keys...)
 	if len(a.g.keys) == 0 {
 		keys = nil
 	}

@@ -140,6 +140,7 @@ func (v *BoolVector) append(x bool) {
 	v.Values = append(v.Values, x)
 	v.push(true)
 }
+
 func (v *BoolVector) take(idx []int32) Vector {
 	out := &BoolVector{Values: make([]bool, len(idx))}
 	for j, i := range idx {
@@ -178,6 +179,7 @@ func (v *Int64Vector) append(x int64) {
 	v.Values = append(v.Values, x)
 	v.push(true)
 }
+
 func (v *Int64Vector) take(idx []int32) Vector {
 	out := &Int64Vector{Values: make([]int64, len(idx))}
 	for j, i := range idx {
@@ -208,6 +210,7 @@ func (v *Float64Vector) append(x float64) {
 	v.Values = append(v.Values, x)
 	v.push(true)
 }
+
 func (v *Float64Vector) take(idx []int32) Vector {
 	out := &Float64Vector{Values: make([]float64, len(idx))}
 	for j, i := range idx {
@@ -342,23 +345,27 @@ func (v *BytesVector) Value(i int) any {
 	}
 	return v.String(i)
 }
+
 func (v *BytesVector) init() {
 	v.materialize(v.n)
 	if v.Offsets == nil {
 		v.Offsets = []int64{0}
 	}
 }
+
 func (v *BytesVector) appendNull() {
 	v.init()
 	v.Offsets = append(v.Offsets, int64(len(v.Data)))
 	v.push(false)
 }
+
 func (v *BytesVector) append(b []byte) {
 	v.init()
 	v.Data = append(v.Data, b...)
 	v.Offsets = append(v.Offsets, int64(len(v.Data)))
 	v.push(true)
 }
+
 func (v *BytesVector) take(idx []int32) Vector {
 	if v.Codes != nil {
 		out := &BytesVector{Dict: v.Dict, Codes: make([]int32, len(idx))}
@@ -443,6 +450,7 @@ func (v *DecimalVector) Value(i int) any {
 	}
 	return v.Decimal(i)
 }
+
 func (v *DecimalVector) appendNull() {
 	if v.IsSmall() {
 		v.Small = append(v.Small, 0)
@@ -451,6 +459,7 @@ func (v *DecimalVector) appendNull() {
 	}
 	v.push(false)
 }
+
 func (v *DecimalVector) appendBig(x *big.Int) {
 	if v.IsSmall() {
 		v.Small = append(v.Small, x.Int64())
@@ -459,6 +468,7 @@ func (v *DecimalVector) appendBig(x *big.Int) {
 	}
 	v.push(true)
 }
+
 func (v *DecimalVector) appendInt64(x int64) {
 	if v.IsSmall() {
 		v.Small = append(v.Small, x)
@@ -467,6 +477,7 @@ func (v *DecimalVector) appendInt64(x int64) {
 	}
 	v.push(true)
 }
+
 func (v *DecimalVector) take(idx []int32) Vector {
 	out := &DecimalVector{Precision: v.Precision, Scale: v.Scale}
 	for _, i := range idx {
@@ -498,6 +509,7 @@ func (v *DateVector) append(d int32) {
 	v.Days = append(v.Days, d)
 	v.push(true)
 }
+
 func (v *DateVector) take(idx []int32) Vector {
 	out := &DateVector{Days: make([]int32, len(idx))}
 	for j, i := range idx {
@@ -533,6 +545,7 @@ func (v *TimestampVector) append(us int64) {
 	v.Micros = append(v.Micros, us)
 	v.push(true)
 }
+
 func (v *TimestampVector) take(idx []int32) Vector {
 	out := &TimestampVector{Micros: make([]int64, len(idx))}
 	for j, i := range idx {
@@ -568,6 +581,7 @@ func (v *AnyVector) append(x any) {
 	v.Values = append(v.Values, x)
 	v.push(x != nil)
 }
+
 func (v *AnyVector) take(idx []int32) Vector {
 	out := &AnyVector{Values: make([]any, len(idx))}
 	for j, i := range idx {

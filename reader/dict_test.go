@@ -2,6 +2,7 @@ package reader
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -112,7 +113,7 @@ func keyPages(t *testing.T, path string) (dict, plain []int) {
 		d, p := 0, 0
 		for {
 			pg, err := pages.ReadPage()
-			if err == io.EOF {
+			if errors.Is(err, io.EOF) {
 				break
 			}
 			if err != nil {

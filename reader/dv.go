@@ -71,7 +71,7 @@ func dvPath(st store.Store, dv *txlog.DeletionVector) (string, error) {
 		}
 		id, err := uuid.FromBytes(raw)
 		if err != nil {
-			return "", fmt.Errorf("%w: %v", ErrBadDeletionVector, err)
+			return "", fmt.Errorf("%w: %w", ErrBadDeletionVector, err)
 		}
 		name := "deletion_vector_" + id.String() + ".bin"
 		if prefix != "" {
@@ -279,7 +279,7 @@ func popcount(x uint64) int {
 func resolvePath(st store.Store, p string) (string, error) {
 	dec, err := unescapePath(p)
 	if err != nil {
-		return "", fmt.Errorf("%w: path %q: %v", ErrBadPath, p, err)
+		return "", fmt.Errorf("%w: path %q: %w", ErrBadPath, p, err)
 	}
 	if i := strings.Index(dec, "://"); i > 0 && !strings.Contains(dec[:i], "/") || strings.HasPrefix(dec, "file:/") {
 		root := strings.TrimSuffix(st.URL(), "/")

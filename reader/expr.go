@@ -23,8 +23,10 @@ type Expr interface {
 	isExpr()
 }
 
-type colExpr struct{ name string }
-type litExpr struct{ v any }
+type (
+	colExpr struct{ name string }
+	litExpr struct{ v any }
+)
 
 type cmpOp int
 
@@ -43,13 +45,16 @@ type cmpExpr struct {
 	op   cmpOp
 	l, r Expr
 }
-type andExpr struct{ l, r Expr }
-type orExpr struct{ l, r Expr }
-type notExpr struct{ e Expr }
-type inExpr struct {
-	e    Expr
-	list []Expr
-}
+type (
+	andExpr struct{ l, r Expr }
+	orExpr  struct{ l, r Expr }
+	notExpr struct{ e Expr }
+	inExpr  struct {
+		e    Expr
+		list []Expr
+	}
+)
+
 type isNullExpr struct {
 	e   Expr
 	not bool
@@ -75,6 +80,7 @@ func (e notExpr) String() string { return "(NOT " + e.e.String() + ")" }
 func (e isNullExpr) String() string {
 	return "(" + e.e.String() + map[bool]string{false: " IS NULL)", true: " IS NOT NULL)"}[e.not]
 }
+
 func (e inExpr) String() string {
 	parts := make([]string, len(e.list))
 	for i, x := range e.list {
@@ -381,13 +387,12 @@ func coerceLit(t txlog.DataType, v any) (any, error) {
 // bound expressions: columns resolved against the scan schema.
 
 type bcol struct {
-	name  string   // as written in the predicate
-	path  []string // logical path (top-level field first)
-	phys  []string // physical path (stats and partition values keys)
-	typ   txlog.DataType
-	part  bool // a partition column
-	top   int  // index of the top-level field in the table schema
-	probe *colNode
+	name string   // as written in the predicate
+	path []string // logical path (top-level field first)
+	phys []string // physical path (stats and partition values keys)
+	typ  txlog.DataType
+	part bool // a partition column
+	top  int  // index of the top-level field in the table schema
 }
 
 type bexpr interface{ isBound() }
@@ -398,14 +403,16 @@ type bcmp struct {
 	lit  any   // canonical scalar (nil = NULL literal)
 	col2 *bcol // column-to-column comparison (row filtering only)
 }
-type bconst struct{ v any } // true, false or nil (unknown)
-type band struct{ l, r bexpr }
-type bor struct{ l, r bexpr }
-type bnot struct{ e bexpr }
-type bisnull struct {
-	col *bcol
-	not bool
-}
+type (
+	bconst  struct{ v any } // true, false or nil (unknown)
+	band    struct{ l, r bexpr }
+	bor     struct{ l, r bexpr }
+	bnot    struct{ e bexpr }
+	bisnull struct {
+		col *bcol
+		not bool
+	}
+)
 
 func (bcmp) isBound()    {}
 func (bconst) isBound()  {}

@@ -2,7 +2,6 @@ package reader
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -96,7 +95,7 @@ func BenchmarkQuery(b *testing.B) {
 				b.Fatal(err)
 			}
 			if res.Mode != "incremental" || res.RowsRead != n/100 {
-				b.Fatal(fmt.Sprintf("%+v", res))
+				b.Fatalf("%+v", res)
 			}
 		}
 	})

@@ -275,8 +275,10 @@ func queryCases() []queryCase {
 						s, _ := decf(refSum(g.rows, "qty"))
 						avg = s / float64(n)
 					}
-					out = append(out, []any{g.key[0], int64(len(g.rows)), refCount(g.rows, "amount"), refSum(g.rows, "amount"),
-						refMinMax(g.rows, "amount", false), refMinMax(g.rows, "ts", true), avg})
+					out = append(out, []any{
+						g.key[0], int64(len(g.rows)), refCount(g.rows, "amount"), refSum(g.rows, "amount"),
+						refMinMax(g.rows, "amount", false), refMinMax(g.rows, "ts", true), avg,
+					})
 				}
 				return out
 			},
@@ -368,8 +370,10 @@ func queryCases() []queryCase {
 					if p, ok := decf(r["price"]); ok && r["price"] != nil {
 						p2 = p * 2
 					}
-					out = append(out, []any{id, k, ln, int64(ts.Year()), int64(ts.Month()), int64(ts.Day()), int64(ts.Hour()),
-						time.Date(ts.Year(), ts.Month(), ts.Day(), 0, 0, 0, 0, time.UTC), aq, ra, p2, id % 7})
+					out = append(out, []any{
+						id, k, ln, int64(ts.Year()), int64(ts.Month()), int64(ts.Day()), int64(ts.Hour()),
+						time.Date(ts.Year(), ts.Month(), ts.Day(), 0, 0, 0, 0, time.UTC), aq, ra, p2, id % 7,
+					})
 				}
 				slices.SortFunc(out, func(a, b []any) int { return compareAny(a[0], b[0]) })
 				return out

@@ -37,7 +37,8 @@ func TestPartitionValuesDeltaRS(t *testing.T) {
 		{"delta-0.8.0-special-partition", []string{"x"}, []string{`"A/A"`, `"B B"`}},
 		{"delta-0.8.0-numeric-partition", []string{"x", "y"}, []string{`10,f10`, `9,f9.9`}},
 		{"delta-0.8.0-partitioned", []string{"year", "month", "day"}, []string{
-			`"2020","1","1"`, `"2020","2","3"`, `"2020","2","5"`, `"2021","12","20"`, `"2021","12","4"`, `"2021","4","5"`}},
+			`"2020","1","1"`, `"2020","2","3"`, `"2020","2","5"`, `"2021","12","20"`, `"2021","12","4"`, `"2021","4","5"`,
+		}},
 		{"delta-2.2.0-partitioned-types", []string{"c1", "c2"}, []string{`4,"c"`, `5,"b"`, `6,"a"`}},
 		{"partition-type-primitives", []string{"year", "is_active", "event_date", "category"}, nil},
 	}

@@ -201,7 +201,7 @@ func lex(src string) ([]token, error) {
 					}
 				}
 			}
-			if j < len(src) && (isIdentByte(src[j])) {
+			if j < len(src) && isIdentByte(src[j]) {
 				// Spark's typed suffixes (10L, 1.5D) are not supported.
 				return nil, sqlErrorf(start, "malformed number %q", src[i:j+1])
 			}

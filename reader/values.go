@@ -108,7 +108,7 @@ func parsePartitionValue(t txlog.DataType, v *string) (partitionValue, error) {
 		return pv, nil
 	}
 	fail := func(err error) (partitionValue, error) {
-		return pv, fmt.Errorf("%w: %q as %s: %v", ErrBadPartitionValue, s, t, err)
+		return pv, fmt.Errorf("%w: %q as %s: %w", ErrBadPartitionValue, s, t, err)
 	}
 	switch t := t.(type) {
 	case *txlog.DecimalType:

@@ -430,8 +430,10 @@ func writeState(ctx context.Context, vsnap *table.Snapshot, state *hashAgg, pl *
 	tx.ReadWholeTable()
 	now := time.Now().UnixMilli()
 	for _, f := range vsnap.Files() {
-		tx.RemoveFiles(&txlog.Remove{Path: f.Path, DeletionTimestamp: &now, DataChange: true,
-			ExtendedFileMetadata: ptrTo(true), PartitionValues: f.PartitionValues, Size: &f.Size, DeletionVector: f.DeletionVector})
+		tx.RemoveFiles(&txlog.Remove{
+			Path: f.Path, DeletionTimestamp: &now, DataChange: true,
+			ExtendedFileMetadata: ptrTo(true), PartitionValues: f.PartitionValues, Size: &f.Size, DeletionVector: f.DeletionVector,
+		})
 	}
 	tx.AddFiles(adds...)
 	tx.SetTxn(ViewAppID, covered)
@@ -550,8 +552,10 @@ func ViewStatus(ctx context.Context, viewURL string) (*ViewInfo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("view status: source snapshot: %w", err)
 	}
-	info := &ViewInfo{View: viewURL, Source: def.source, SQL: strings.TrimSpace(def.sql), ViewVersion: vsnap.Version(),
-		CoveredVersion: -1, SourceVersion: latest.Version(), SourceTime: latest.Timestamp()}
+	info := &ViewInfo{
+		View: viewURL, Source: def.source, SQL: strings.TrimSpace(def.sql), ViewVersion: vsnap.Version(),
+		CoveredVersion: -1, SourceVersion: latest.Version(), SourceTime: latest.Timestamp(),
+	}
 	for _, f := range vsnap.Files() {
 		if st, err := f.ParsedStats(); err == nil && st != nil && st.NumRecords != nil {
 			info.Groups += *st.NumRecords
