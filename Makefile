@@ -17,7 +17,7 @@ BENCH        ?= .
 BENCHTIME    ?= 1x
 DEMO_DIR     ?= $(CACHE)/demo
 
-.PHONY: all build test vet lint fmt bench demo tools versitygw clean
+.PHONY: all build test vet lint fmt bench bench-duckdb demo tools versitygw clean
 
 all: build
 
@@ -56,6 +56,12 @@ $(GOLANGCI): tools/go.mod tools/go.sum
 bench:
 	@mkdir -p $(CACHE)
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -benchmem -timeout $(TEST_TIMEOUT) ./... | tee $(CACHE)/bench.txt
+	@echo "== DuckDB read_parquet over the same files (ratio = ours / DuckDB rows/s)"
+	PY="$$(scripts/venv.sh)" && "$$PY" scripts/bench-duckdb.py --compare $(CACHE)/bench.txt --skip-missing | tee -a $(CACHE)/bench.txt
+
+## bench-duckdb: the scan + GROUP BY benchmark interleaved with DuckDB, 5 rounds (fairest ratio)
+bench-duckdb:
+	PY="$$(scripts/venv.sh)" && "$$PY" scripts/bench-duckdb.py --go --runs 5
 
 ## demo: build kappa and run the guided tour on a fresh local table under .cache/demo
 demo: build

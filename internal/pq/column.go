@@ -142,79 +142,129 @@ func (c *colBuf) approxBytes() int {
 		4*len(c.f32) + 8*len(c.f64) + len(c.bytes) + 4*len(c.offs)
 }
 
-// bytesAt returns the i-th byte-array value.
-func (c *colBuf) bytesAt(i int) []byte {
-	start := uint32(0)
-	if i > 0 {
-		start = c.offs[i-1]
+// markAt is the mark of a column without repetition levels before row
+// `rows` of the buffer: such a column holds exactly one entry per row, so a
+// failed row is rolled back without marking every column before every row.
+func (c *colBuf) markAt(rows int) mark {
+	m := mark{}
+	if c.leaf.def > 0 {
+		m.def = rows
+		for _, d := range c.def[:rows] {
+			if d == c.leaf.def {
+				m.vals++
+			}
+		}
+	} else {
+		m.n, m.vals = rows, rows
 	}
-	return c.bytes[start:c.offs[i]:c.offs[i]]
-}
-
-// value returns the i-th non-null value as a parquet.Value.
-func (c *colBuf) value(i int) parquet.Value {
 	switch c.leaf.pkind {
-	case kBool:
-		return parquet.BooleanValue(c.bools[i])
-	case kInt32:
-		return parquet.Int32Value(c.i32[i])
-	case kInt64:
-		return parquet.Int64Value(c.i64[i])
-	case kFloat:
-		return parquet.FloatValue(c.f32[i])
-	case kDouble:
-		return parquet.DoubleValue(c.f64[i])
 	case kBytes:
-		return parquet.ByteArrayValue(c.bytesAt(i))
-	default:
-		n := c.leaf.fixedLen
-		return parquet.FixedLenByteArrayValue(c.bytes[i*n : (i+1)*n : (i+1)*n])
+		if m.vals > 0 {
+			m.bytes = int(c.offs[m.vals-1])
+		}
+	case kFixed:
+		m.bytes = m.vals * c.leaf.fixedLen
 	}
+	return m
 }
 
 // rowsPerWrite bounds the rows handed to a ColumnWriter at once so that pages
 // stay near the writer's page buffer size.
 const rowsPerWrite = 1024
 
-// writeTo hands the buffered column to a parquet column writer, in chunks of
-// whole rows. vals is a scratch buffer; the grown buffer is returned.
+// writeTo hands the buffered column (whole rows) to a parquet column writer.
+// The parquet.Values are built kind by kind in typed loops (no per-value
+// type switch); levels are set only on columns that have them. vals is a
+// scratch buffer; the grown buffer is returned.
 func (c *colBuf) writeTo(cw *parquet.ColumnWriter, vals []parquet.Value) ([]parquet.Value, error) {
-	col := c.leaf.leaf
-	maxDef := int(c.leaf.def)
-	hasDef, hasRep := c.leaf.def > 0, c.leaf.rep > 0
 	total := c.entries()
-	vi := 0
-	rows := 0
-	vals = vals[:0]
-	for e := 0; e < total; e++ {
-		rep := 0
-		if hasRep {
-			rep = int(c.rep[e])
+	if total == 0 {
+		return vals, nil
+	}
+	if cap(vals) < total {
+		vals = make([]parquet.Value, total, total+total/4)
+	}
+	vals = vals[:total]
+	nv := c.numValues()
+	c.fillValues(vals[:nv])
+	if maxDef := c.leaf.def; maxDef > 0 {
+		// spread the non-null values to their entries, back to front (in
+		// place: the i-th value never moves left), and set the levels
+		col := c.leaf.leaf
+		vi := nv
+		for e := total - 1; e >= 0; e-- {
+			d := c.def[e]
+			r := 0
+			if c.rep != nil {
+				r = int(c.rep[e])
+			}
+			if d == maxDef {
+				vi--
+				vals[e] = vals[vi].Level(r, int(d), col)
+			} else {
+				vals[e] = parquet.Value{}.Level(r, int(d), col)
+			}
 		}
-		if rep == 0 {
+	}
+	// Required columns keep the zero levels the constructors set; the column
+	// writer does not look at the column index of the values it is given.
+	if c.leaf.rep == 0 {
+		for i := 0; i < total; i += rowsPerWrite {
+			if _, err := cw.WriteRowValues(vals[i:min(i+rowsPerWrite, total)]); err != nil {
+				return vals, err
+			}
+		}
+		return vals, nil
+	}
+	start, rows := 0, 0
+	for e, r := range c.rep {
+		if r == 0 {
 			if rows == rowsPerWrite {
-				if _, err := cw.WriteRowValues(vals); err != nil {
+				if _, err := cw.WriteRowValues(vals[start:e]); err != nil {
 					return vals, err
 				}
-				vals, rows = vals[:0], 0
+				start, rows = e, 0
 			}
 			rows++
 		}
-		def := maxDef
-		if hasDef {
-			def = int(c.def[e])
+	}
+	_, err := cw.WriteRowValues(vals[start:])
+	return vals, err
+}
+
+// fillValues sets vals[i] to the i-th non-null value (len(vals) values).
+func (c *colBuf) fillValues(vals []parquet.Value) {
+	switch c.leaf.pkind {
+	case kBool:
+		for i, v := range c.bools[:len(vals)] {
+			vals[i] = parquet.BooleanValue(v)
 		}
-		if def == maxDef {
-			vals = append(vals, c.value(vi).Level(rep, def, col))
-			vi++
-		} else {
-			vals = append(vals, parquet.NullValue().Level(rep, def, col))
+	case kInt32:
+		for i, v := range c.i32[:len(vals)] {
+			vals[i] = parquet.Int32Value(v)
+		}
+	case kInt64:
+		for i, v := range c.i64[:len(vals)] {
+			vals[i] = parquet.Int64Value(v)
+		}
+	case kFloat:
+		for i, v := range c.f32[:len(vals)] {
+			vals[i] = parquet.FloatValue(v)
+		}
+	case kDouble:
+		for i, v := range c.f64[:len(vals)] {
+			vals[i] = parquet.DoubleValue(v)
+		}
+	case kBytes:
+		start := uint32(0)
+		for i, end := range c.offs[:len(vals)] {
+			vals[i] = parquet.ByteArrayValue(c.bytes[start:end:end])
+			start = end
+		}
+	default:
+		n := c.leaf.fixedLen
+		for i := range vals {
+			vals[i] = parquet.FixedLenByteArrayValue(c.bytes[i*n : (i+1)*n : (i+1)*n])
 		}
 	}
-	if len(vals) > 0 {
-		if _, err := cw.WriteRowValues(vals); err != nil {
-			return vals, err
-		}
-	}
-	return vals[:0], nil
 }

@@ -29,6 +29,18 @@
 // partition values into Hive-style directories, flushes row groups of bounded
 // rows and bytes, starts a new file after a target size and returns one
 // *txlog.Add per file with numRecords / minValues / maxValues / nullCount stats.
+//
+// Rows are buffered in chunks of at most 1024 rows (or about 1 MiB) per open
+// file. A full chunk is handed to parquet-go's column writers in typed
+// loops, one kind per column, with levels set only where the column has
+// them; its stats are folded at the same time, and the column writers encode
+// and compress pages as they fill. So the uncompressed data held is one
+// chunk per open file; the open row group is held encoded, and is cut when
+// its uncompressed estimate reaches MaxRowGroupBytes or MaxRowsPerRowGroup
+// rows; the file itself is held (compressed) until it is stored, once it
+// reaches TargetFileSize. Go structs of flat tables (plain integer, float,
+// bool, string and time.Time fields, no partition columns) are encoded
+// column by column a batch of rows at a time.
 // A row that does not fit the schema is rejected with an error wrapping
 // [ErrSchemaMismatch] that names the row index and the column path; the rows
 // buffered before it are kept.

@@ -112,11 +112,21 @@ type partFile struct {
 	// never use (rows go through ColumnWriters), and that builder panics on
 	// valid Delta schemas, e.g. a map whose value struct has a field name
 	// containing a comma.
-	pw         *parquet.Writer //nolint:staticcheck // SA1019: the replacement panics on valid schemas, see above
-	st         []colStats
-	records    int64
-	sinceCheck int
+	pw      *parquet.Writer //nolint:staticcheck // SA1019: the replacement panics on valid schemas, see above
+	st      []colStats
+	records int64 // rows in the row groups flushed to the current file
+	rgRows  int   // rows handed to pw's column writers, not yet flushed
+	rgBytes int64 // uncompressed estimate of those rows
 }
+
+// Rows are buffered in chunks of at most chunkRows rows (fewer when they
+// reach chunkBytes) before they are handed to the parquet column writers,
+// which encode and compress pages as they fill; so the uncompressed data
+// held per open file is one chunk, not a row group.
+const (
+	chunkRows  = 1024
+	chunkBytes = 1 << 20
+)
 
 func codecFor(name string) (compress.Codec, string, error) {
 	switch strings.ToLower(strings.TrimSpace(name)) {
@@ -200,11 +210,19 @@ func (w *FileWriter) Schema() *parquet.Schema { return w.plan.schema }
 // Rows is the number of rows accepted so far.
 func (w *FileWriter) Rows() int64 { return w.rows }
 
-// BufferedBytes estimates the memory held by buffered rows and open files.
+// BufferedBytes estimates the memory held by buffered rows and open files:
+// the rows not yet handed to the Parquet encoder, the encoded (compressed)
+// pages and dictionaries of the open row group, and the bytes of the file
+// written so far (a file is stored whole when it is finished).
 func (w *FileWriter) BufferedBytes() int64 {
 	var n int64
 	for _, p := range w.parts {
-		n += int64(p.cs.approxBytes()) + int64(p.buf.Len())
+		n += int64(p.cs.approxBytes())
+		if p.pw != nil {
+			n += p.pw.Size() // file bytes written so far + open row group
+		} else {
+			n += int64(p.buf.Len())
+		}
 	}
 	return n
 }
@@ -247,16 +265,47 @@ func (w *FileWriter) rowErr(err error) error {
 
 func (w *FileWriter) rowDone(ctx context.Context, p *partFile) error {
 	w.rows++
-	p.sinceCheck++
-	if p.cs.rows >= w.opts.MaxRowsPerRowGroup {
+	return w.chunkDone(ctx, p)
+}
+
+// chunkDone hands p's buffered rows to the column writers when the chunk is
+// full, and flushes the row group when it reaches its bounds.
+func (w *FileWriter) chunkDone(ctx context.Context, p *partFile) error {
+	cs := p.cs
+	if cs.rows < chunkRows && p.rgRows+cs.rows < w.opts.MaxRowsPerRowGroup &&
+		(cs.rows&63 != 0 || cs.approxBytes() < chunkBytes) {
+		return nil
+	}
+	if err := w.pushChunk(p); err != nil {
+		return err
+	}
+	if p.rgRows >= w.opts.MaxRowsPerRowGroup || p.rgBytes >= w.opts.MaxRowGroupBytes {
 		return w.flushRowGroup(ctx, p)
 	}
-	if p.sinceCheck >= 256 {
-		p.sinceCheck = 0
-		if int64(p.cs.approxBytes()) >= w.opts.MaxRowGroupBytes {
-			return w.flushRowGroup(ctx, p)
+	return nil
+}
+
+// pushChunk hands the buffered rows of p to its parquet column writers and
+// folds them into the file stats.
+func (w *FileWriter) pushChunk(p *partFile) error {
+	cs := p.cs
+	if cs.rows == 0 {
+		return nil
+	}
+	if p.pw == nil {
+		p.pw = parquet.NewWriter(p.buf, w.writerOptions()...)
+	}
+	cws := p.pw.ColumnWriters()
+	var err error
+	for i := range cs.cols {
+		if w.scratch, err = cs.cols[i].writeTo(cws[i], w.scratch); err != nil {
+			return fmt.Errorf("write column %s: %w", strings.Join(cs.cols[i].leaf.path, "."), err)
 		}
 	}
+	w.stats.accumulate(cs, p.st)
+	p.rgRows += cs.rows
+	p.rgBytes += int64(cs.approxBytes())
+	cs.reset()
 	return nil
 }
 
@@ -316,29 +365,21 @@ func (w *FileWriter) writerOptions() []parquet.WriterOption {
 	}
 }
 
-// flushRowGroup writes the buffered rows of p as one row group.
+// flushRowGroup writes the rows of p handed to the column writers (and the
+// buffered ones) as one row group.
 func (w *FileWriter) flushRowGroup(ctx context.Context, p *partFile) error {
-	p.sinceCheck = 0
-	if p.cs.rows == 0 {
+	if err := w.pushChunk(p); err != nil {
+		return err
+	}
+	if p.rgRows == 0 {
 		return nil
-	}
-	if p.pw == nil {
-		p.pw = parquet.NewWriter(p.buf, w.writerOptions()...)
-	}
-	cws := p.pw.ColumnWriters()
-	var err error
-	for i := range p.cs.cols {
-		if w.scratch, err = p.cs.cols[i].writeTo(cws[i], w.scratch); err != nil {
-			return fmt.Errorf("write column %s: %w", strings.Join(p.cs.cols[i].leaf.path, "."), err)
-		}
 	}
 	if err := p.pw.Flush(); err != nil {
 		return fmt.Errorf("flush row group: %w", err)
 	}
 	clear(w.scratch[:cap(w.scratch)])
-	w.stats.accumulate(p.cs, p.st)
-	p.records += int64(p.cs.rows)
-	p.cs.reset()
+	p.records += int64(p.rgRows)
+	p.rgRows, p.rgBytes = 0, 0
 	if int64(p.buf.Len()) >= w.opts.TargetFileSize {
 		return w.finishFile(ctx, p)
 	}

@@ -21,13 +21,15 @@ type writeCfg struct {
 	partition map[string]bool
 }
 
-// colSet is the buffered row group of one output file.
+// colSet buffers a chunk of rows of one output file, column by column,
+// until they are handed to the file's parquet column writers.
 type colSet struct {
 	plan    *plan
 	cfg     *writeCfg
 	cols    []colBuf
 	rows    int
-	marks   []mark
+	repCols []int  // columns with repetition levels: marked before each row
+	marks   []mark // by column; set for repCols only
 	scratch []byte
 }
 
@@ -35,19 +37,30 @@ func newColSet(p *plan, cfg *writeCfg) *colSet {
 	cs := &colSet{plan: p, cfg: cfg, cols: make([]colBuf, len(p.leaves)), marks: make([]mark, len(p.leaves))}
 	for i, l := range p.leaves {
 		cs.cols[i].leaf = l
+		if l.rep > 0 {
+			cs.repCols = append(cs.repCols, i)
+		}
 	}
 	return cs
 }
 
+// begin marks the start of a row. Only repeated columns need a mark: the
+// others hold one entry per row (see markAt).
 func (cs *colSet) begin() {
-	for i := range cs.cols {
+	for _, i := range cs.repCols {
 		cs.marks[i] = cs.cols[i].mark()
 	}
 }
 
+// rollback drops the entries of the row begun last.
 func (cs *colSet) rollback() {
 	for i := range cs.cols {
-		cs.cols[i].rollback(cs.marks[i])
+		c := &cs.cols[i]
+		if c.leaf.rep > 0 {
+			c.rollback(cs.marks[i])
+		} else {
+			c.rollback(c.markAt(cs.rows))
+		}
 	}
 }
 

@@ -30,8 +30,7 @@ type colStats struct {
 	noMinMax   bool // NaN/Inf seen or unrepresentable: omit min/max
 	minI, maxI int64
 	minF, maxF float64
-	minB, maxB []byte
-	minD, maxD *big.Int
+	minB, maxB []byte // strings; FIXED_LEN_BYTE_ARRAY decimals (two's complement)
 }
 
 // statsTarget is one entry of the stats tree: a leaf with min/max/nullCount or
@@ -46,6 +45,7 @@ type statsTarget struct {
 // / delta.dataSkippingStatsColumns).
 type statsPlan struct {
 	targets map[*node]*statsTarget
+	list    []*statsTarget // the included targets, in schema order
 }
 
 func minMaxEligible(lt ltype) bool {
@@ -95,7 +95,11 @@ func newStatsPlan(p *plan, props map[string]string) *statsPlan {
 			inc = selected
 		}
 		count++
-		sp.targets[n] = &statsTarget{n: n, minMax: n.kind == nLeaf && minMaxEligible(n.lt), include: inc}
+		t := &statsTarget{n: n, minMax: n.kind == nLeaf && minMaxEligible(n.lt), include: inc}
+		sp.targets[n] = t
+		if inc {
+			sp.list = append(sp.list, t)
+		}
 	}
 	for _, c := range p.root.children {
 		walk(c, false)
@@ -105,10 +109,7 @@ func newStatsPlan(p *plan, props map[string]string) *statsPlan {
 
 // accumulate folds a buffered row group into the file stats.
 func (sp *statsPlan) accumulate(cs *colSet, st []colStats) {
-	for _, t := range sp.targets {
-		if !t.include {
-			continue
-		}
+	for _, t := range sp.list {
 		n := t.n
 		if n.kind != nLeaf {
 			// null count of the list/map itself: rows of its first leaf
@@ -138,13 +139,27 @@ func (sp *statsPlan) accumulate(cs *colSet, st []colStats) {
 func (s *colStats) fold(c *colBuf) {
 	switch c.leaf.pkind {
 	case kInt32:
-		for _, v := range c.i32 {
-			s.int(int64(v))
+		if len(c.i32) == 0 {
+			return
 		}
+		lo, hi := c.i32[0], c.i32[0]
+		for _, v := range c.i32[1:] {
+			lo = min(lo, v)
+			hi = max(hi, v)
+		}
+		s.int(int64(lo))
+		s.int(int64(hi))
 	case kInt64:
-		for _, v := range c.i64 {
-			s.int(v)
+		if len(c.i64) == 0 {
+			return
 		}
+		lo, hi := c.i64[0], c.i64[0]
+		for _, v := range c.i64[1:] {
+			lo = min(lo, v)
+			hi = max(hi, v)
+		}
+		s.int(lo)
+		s.int(hi)
 	case kFloat:
 		for _, v := range c.f32 {
 			s.float(float64(v))
@@ -154,13 +169,28 @@ func (s *colStats) fold(c *colBuf) {
 			s.float(v)
 		}
 	case kBytes:
-		for i := range c.offs {
-			s.bytes(c.bytesAt(i))
+		if len(c.offs) == 0 {
+			return
 		}
+		// bounds of the chunk by reference, then one copy each
+		lo := c.bytes[:c.offs[0]]
+		hi := lo
+		start := c.offs[0]
+		for _, end := range c.offs[1:] {
+			v := c.bytes[start:end]
+			if bytes.Compare(v, lo) < 0 {
+				lo = v
+			} else if bytes.Compare(v, hi) > 0 {
+				hi = v
+			}
+			start = end
+		}
+		s.bytes(lo, bytes.Compare)
+		s.bytes(hi, bytes.Compare)
 	case kFixed:
 		w := c.leaf.fixedLen
 		for i := 0; i+w <= len(c.bytes); i += w {
-			s.big(fromFixed(c.bytes[i : i+w]))
+			s.bytes(c.bytes[i:i+w], compareFixed)
 		}
 	}
 }
@@ -191,30 +221,28 @@ func (s *colStats) float(v float64) {
 	}
 }
 
-func (s *colStats) bytes(v []byte) {
+// bytes folds a byte-array value; the bounds are copied.
+func (s *colStats) bytes(v []byte, cmp func(a, b []byte) int) {
 	if !s.has {
-		s.minB, s.maxB, s.has = append([]byte(nil), v...), append([]byte(nil), v...), true
+		s.minB, s.maxB, s.has = append(s.minB[:0], v...), append(s.maxB[:0], v...), true
 		return
 	}
-	if bytes.Compare(v, s.minB) < 0 {
+	if cmp(v, s.minB) < 0 {
 		s.minB = append(s.minB[:0], v...)
-	}
-	if bytes.Compare(v, s.maxB) > 0 {
+	} else if cmp(v, s.maxB) > 0 {
 		s.maxB = append(s.maxB[:0], v...)
 	}
 }
 
-func (s *colStats) big(v *big.Int) {
-	if !s.has {
-		s.minD, s.maxD, s.has = v, v, true
-		return
+// compareFixed orders equal-length big-endian two's complement integers.
+func compareFixed(a, b []byte) int {
+	if len(a) > 0 && (a[0]^b[0])&0x80 != 0 {
+		if a[0]&0x80 != 0 {
+			return -1 // a negative, b not
+		}
+		return 1
 	}
-	if v.Cmp(s.minD) < 0 {
-		s.minD = v
-	}
-	if v.Cmp(s.maxD) > 0 {
-		s.maxD = v
-	}
+	return bytes.Compare(a, b)
 }
 
 // statsJSON renders the Delta stats of a file.
@@ -339,10 +367,11 @@ func renderBound(n *node, s *colStats, isMax bool) ([]byte, bool) {
 		scale := n.typ.(*txlog.DecimalType).Scale
 		var u *big.Int
 		if n.pkind == kFixed {
-			u = s.minD
+			b := s.minB
 			if isMax {
-				u = s.maxD
+				b = s.maxB
 			}
+			u = fromFixed(b)
 		} else {
 			u = big.NewInt(pick(s.minI, s.maxI))
 		}

@@ -34,6 +34,9 @@ type structEncoder struct {
 	root encFn
 	// partition columns: field index paths (nil when the struct lacks it)
 	part []partField
+	// batch encodes rows column-wise (flat structs, no partitions); nil
+	// when the type does not qualify
+	batch *batchEncoder
 }
 
 type partField struct {
@@ -116,6 +119,7 @@ func (w *FileWriter) encoderFor(t reflect.Type) (*structEncoder, error) {
 		return nil, err
 	}
 	e.root = root
+	e.batch = w.newBatchEncoder(t)
 	if w.encoders == nil {
 		w.encoders = map[reflect.Type]*structEncoder{}
 	}
@@ -226,8 +230,7 @@ func leafEnc(n *node, t reflect.Type) encFn {
 			}
 		case lTSNTZ:
 			return func(cs *colSet, p unsafe.Pointer, rep uint8) error {
-				us, _ := toMicros(*(*time.Time)(p), true, Micros)
-				cs.cols[col].putInt64(rep, us)
+				cs.cols[col].putInt64(rep, ntzMicros(*(*time.Time)(p)))
 				return nil
 			}
 		case lDate:
@@ -407,6 +410,9 @@ func WriteStructs[T any](ctx context.Context, w *FileWriter, rows []T) error {
 	if err != nil {
 		return err
 	}
+	if enc.batch != nil && !ptr {
+		return w.writeBatches(ctx, enc.batch, unsafe.Pointer(unsafe.SliceData(rows)), t.Size(), len(rows))
+	}
 	for i := range rows {
 		if i&1023 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -421,6 +427,39 @@ func WriteStructs[T any](ctx context.Context, w *FileWriter, rows []T) error {
 			}
 		}
 		if err := w.writeStruct(ctx, enc, t, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// batchRows bounds the rows encoded column-wise at once, so that the chunk
+// size (chunkBytes) is checked often enough.
+const batchRows = 128
+
+// writeBatches writes n struct rows at base (stride bytes apart) column-wise.
+func (w *FileWriter) writeBatches(ctx context.Context, be *batchEncoder, base unsafe.Pointer, stride uintptr, n int) error {
+	if w.single == nil {
+		w.single = w.newPart("", nil)
+		w.parts[""] = w.single
+	}
+	p := w.single
+	for i, sinceCtx := 0, 1024; i < n; {
+		if sinceCtx >= 1024 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			sinceCtx = 0
+		}
+		k := min(n-i, batchRows, chunkRows-p.cs.rows, w.opts.MaxRowsPerRowGroup-p.rgRows-p.cs.rows)
+		done, err := be.write(p.cs, unsafe.Add(base, uintptr(i)*stride), stride, k)
+		w.rows += int64(done)
+		if err != nil {
+			return w.rowErr(err)
+		}
+		i += done
+		sinceCtx += done
+		if err := w.chunkDone(ctx, p); err != nil {
 			return err
 		}
 	}
