@@ -388,7 +388,8 @@ func (c *countingReaderAt) ReadAt(p []byte, off int64) (int, error) {
 // readFile decodes one data file and sends its batches. par > 1 decodes up
 // to par row groups of the file at once (when the scan has fewer files than
 // workers); batches are still sent in row order.
-func (s *Scan) readFile(ctx context.Context, p *scanPlan, t fileTask, par int, send func(*Batch, error) bool) error {
+func (s *Scan) readFile(ctx context.Context, p *scanPlan, t fileTask, par int, send func(*Batch, error) bool) (err error) {
+	defer recoverCorrupt(&err)
 	r, err := s.src.st.Open(ctx, t.key)
 	if err != nil {
 		return err
@@ -456,15 +457,32 @@ func (s *Scan) readFile(ctx context.Context, p *scanPlan, t fileTask, par int, s
 	return rf.readParallel(ctx, par, emit)
 }
 
+// recoverCorrupt turns a panic of the Parquet decoder on a malformed file
+// (parquet-go panics on some corrupt footers and pages) into an error
+// wrapping ErrCorruptData: scans run in worker goroutines, where a panic
+// would kill the process.
+func recoverCorrupt(err *error) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("%w: parquet decoder panic: %v", ErrCorruptData, r)
+	}
+}
+
 // asCorrupt marks a decoding error as ErrCorruptData unless it is a
-// transient store error or the scan was cancelled (those keep their own
-// classification, e.g. store.IsRetryable).
+// transient store error (an injected fault, or a store operation error that
+// store.IsRetryable accepts) or the scan was cancelled. The decoder's error
+// is kept as text only: it often wraps io.ErrUnexpectedEOF, which
+// store.IsRetryable would otherwise take for a truncated network response,
+// making callers retry a corrupt file forever.
 func asCorrupt(ctx context.Context, err error) error {
-	if err == nil || errors.Is(err, ErrCorruptData) || store.IsRetryable(err) || ctx.Err() != nil ||
+	if err == nil || errors.Is(err, ErrCorruptData) || ctx.Err() != nil ||
 		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
-	return fmt.Errorf("%w: %w", ErrCorruptData, err)
+	var op *store.OpError
+	if errors.Is(err, store.ErrTransient) || (errors.As(err, &op) && store.IsRetryable(err)) {
+		return err
+	}
+	return fmt.Errorf("%w: %v", ErrCorruptData, err) //nolint:errorlint // keep io.ErrUnexpectedEOF out of the chain (see above)
 }
 
 // rgReader decodes the row groups of one open data file.
@@ -482,7 +500,8 @@ type rgReader struct {
 
 // read decodes row group rgi, applies deletion vector and predicate, and
 // returns the output batch, or nil when statistics skip the row group.
-func (rf *rgReader) read(rgi int) (*Batch, error) {
+func (rf *rgReader) read(rgi int) (_ *Batch, err error) {
+	defer recoverCorrupt(&err)
 	s, p, t := rf.s, rf.p, rf.t
 	rg := rf.f.RowGroups()[rgi]
 	rows := rg.NumRows()

@@ -178,7 +178,7 @@ func openParquet(ctx context.Context, st store.Store, key string) (*parquet.File
 	f, err := parquet.OpenFile(ra, size, opts...)
 	if err != nil {
 		closer()
-		return nil, nil, fmt.Errorf("read checkpoint %s: %w: %w", key, ErrCorruptLog, err)
+		return nil, nil, corruptCheckpoint("read checkpoint "+key, err)
 	}
 	return f, closer, nil
 }
@@ -197,17 +197,18 @@ func (c ctxReaderAt) ReadAt(p []byte, off int64) (int, error) {
 }
 
 func readParquetCheckpoint(ctx context.Context, st store.Store, key string, schema func() *StructType, emit func(Action) bool) (err error) {
+	defer func() {
+		// parquet-go may panic on malformed input (also in OpenFile); never
+		// let it escape.
+		if r := recover(); r != nil {
+			err = fmt.Errorf("read checkpoint %s: %w: %v", key, ErrCorruptLog, r)
+		}
+	}()
 	f, closer, err := openParquet(ctx, st, key)
 	if err != nil {
 		return err
 	}
 	defer closer()
-	defer func() {
-		// parquet-go may panic on malformed input; never let it escape.
-		if r := recover(); r != nil {
-			err = fmt.Errorf("read checkpoint %s: %w: %v", key, ErrCorruptLog, r)
-		}
-	}()
 	root := f.Root()
 	for gi, rg := range f.RowGroups() {
 		if err := readRowGroup(ctx, root, rg, schema, emit); err != nil {
@@ -217,10 +218,23 @@ func readParquetCheckpoint(ctx context.Context, st store.Store, key string, sche
 			if ctx.Err() != nil {
 				return fmt.Errorf("read checkpoint %s: %w", key, err)
 			}
-			return fmt.Errorf("read checkpoint %s row group %d: %w: %w", key, gi, ErrCorruptLog, err)
+			return corruptCheckpoint(fmt.Sprintf("read checkpoint %s row group %d", key, gi), err)
 		}
 	}
 	return nil
+}
+
+// corruptCheckpoint wraps a decoding error in ErrCorruptLog. A transient
+// store error keeps its chain (store.IsRetryable stays true); any other
+// error is kept as text only, because decoder errors often wrap
+// io.ErrUnexpectedEOF, which store.IsRetryable takes for a truncated
+// network response: a corrupt checkpoint must not look retryable.
+func corruptCheckpoint(what string, err error) error {
+	var op *store.OpError
+	if errors.Is(err, store.ErrTransient) || (errors.As(err, &op) && store.IsRetryable(err)) {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return fmt.Errorf("%s: %w: %v", what, ErrCorruptLog, err) //nolint:errorlint // keep io.ErrUnexpectedEOF out of the chain (see above)
 }
 
 // rowGroupReader owns the cursors opened on one row group.

@@ -101,8 +101,8 @@ func (*MapType) isDataType() {}
 
 // ParseSchema parses a metaData.schemaString.
 func ParseSchema(schemaString string) (*StructType, error) {
-	var raw json.RawMessage = json.RawMessage(schemaString)
-	t, err := decodeType(raw)
+	raw := json.RawMessage(schemaString)
+	t, err := decodeType(raw, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -162,20 +162,34 @@ type jsonComplex struct {
 	ValueContainsNull *bool           `json:"valueContainsNull,omitempty"`
 }
 
-func decodeType(raw json.RawMessage) (DataType, error) {
+// maxSchemaDepth bounds how deeply struct, array and map types may nest in
+// a schemaString. Every level re-decodes its raw JSON, so without a bound a
+// hostile schema costs quadratic time (depth 2000 took seconds).
+const maxSchemaDepth = 200
+
+// errSchemaTooDeep is returned as is (not wrapped once per level).
+var errSchemaTooDeep = fmt.Errorf("%w: types nested deeper than %d levels", ErrInvalidSchema, maxSchemaDepth)
+
+func decodeType(raw json.RawMessage, depth int) (DataType, error) {
+	if depth > maxSchemaDepth {
+		return nil, errSchemaTooDeep
+	}
 	var name string
 	if err := json.Unmarshal(raw, &name); err == nil {
 		return ParsePrimitive(name)
 	}
 	var c jsonComplex
 	if err := json.Unmarshal(raw, &c); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidSchema, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidSchema, err)
 	}
 	switch c.Type {
 	case "struct":
 		st := &StructType{Fields: make([]*StructField, 0, len(c.Fields))}
 		for _, f := range c.Fields {
-			t, err := decodeType(f.Type)
+			t, err := decodeType(f.Type, depth+1)
+			if errors.Is(err, errSchemaTooDeep) {
+				return nil, err
+			}
 			if err != nil {
 				return nil, fmt.Errorf("field %q: %w", f.Name, err)
 			}
@@ -183,17 +197,23 @@ func decodeType(raw json.RawMessage) (DataType, error) {
 		}
 		return st, nil
 	case "array":
-		et, err := decodeType(c.ElementType)
+		et, err := decodeType(c.ElementType, depth+1)
+		if errors.Is(err, errSchemaTooDeep) {
+			return nil, err
+		}
 		if err != nil {
 			return nil, fmt.Errorf("array element: %w", err)
 		}
 		return &ArrayType{ElementType: et, ContainsNull: c.ContainsNull == nil || *c.ContainsNull}, nil
 	case "map":
-		kt, err := decodeType(c.KeyType)
+		kt, err := decodeType(c.KeyType, depth+1)
 		if err != nil {
 			return nil, fmt.Errorf("map key: %w", err)
 		}
-		vt, err := decodeType(c.ValueType)
+		vt, err := decodeType(c.ValueType, depth+1)
+		if errors.Is(err, errSchemaTooDeep) {
+			return nil, err
+		}
 		if err != nil {
 			return nil, fmt.Errorf("map value: %w", err)
 		}
