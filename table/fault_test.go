@@ -503,9 +503,9 @@ func TestTxnExactlyOnceUnderAmbiguousFailures(t *testing.T) {
 		cf.injected, fs.Counts(), commits, tally.attempts, tally.unknown, tally.retryable, tally.alreadyThere)
 }
 
-// TestRetryingSameTransactionAfterUnknown documents why a Transaction must
-// not be committed again after ErrCommitUnknown: the second Commit cannot
-// tell that the first one landed.
+// TestRetryingSameTransactionAfterUnknown: a Commit repeated after
+// ErrCommitUnknown finds the transaction's own landed commit (by its txnId)
+// and returns that version instead of writing the transaction again.
 func TestRetryingSameTransactionAfterUnknown(t *testing.T) {
 	ctx := context.Background()
 	base, err := store.Open(ctx, "mem://"+uuid.NewString())
@@ -532,8 +532,10 @@ func TestRetryingSameTransactionAfterUnknown(t *testing.T) {
 	}
 	v, err := tx.Commit(ctx)
 	if err != nil {
-		t.Logf("re-commit after ErrCommitUnknown: %v", err)
-		return
+		t.Fatalf("re-commit after ErrCommitUnknown: %v", err)
+	}
+	if v != 1 {
+		t.Fatalf("re-commit returned version %d, want 1 (the version the first attempt landed at)", v)
 	}
 	clean, err := table.OpenStore(ctx, base)
 	if err != nil {
@@ -543,16 +545,16 @@ func TestRetryingSameTransactionAfterUnknown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if s.Version() != 1 {
+		t.Fatalf("latest version %d, want 1: the transaction was written twice", s.Version())
+	}
 	adds, _, err := s.ChangesSince(ctx, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The file is live once in the snapshot (same path), but the log holds
-	// the transaction twice, so an incremental view over (0, latest] sees
-	// the file added twice.
-	t.Logf("KNOWN LIMITATION: re-committing the same Transaction after ErrCommitUnknown wrote it again at version %d: "+
-		"snapshot has %d live file(s), ChangesSince(0) reports %d add(s) of it; callers must check the table (Snapshot.Txn) instead of re-committing",
-		v, s.NumFiles(), len(adds))
+	if len(adds) != 1 || s.NumFiles() != 1 {
+		t.Fatalf("ChangesSince(0) has %d adds and the snapshot %d files, want 1 and 1", len(adds), s.NumFiles())
+	}
 }
 
 // TestScanUnderFaultsNeverPartial: a scan through a faulty store either

@@ -40,6 +40,10 @@ type Transaction struct {
 	readKeys map[fileKey]bool
 	readAll  bool
 	done     bool
+	// txnID identifies this transaction's commit (commitInfo.txnId). It is
+	// drawn once, so a Commit repeated after ErrCommitUnknown recognises its
+	// own earlier commit instead of writing the transaction twice.
+	txnID string
 }
 
 // NewTransaction starts a transaction on the latest version of the table.
@@ -257,7 +261,10 @@ func (tx *Transaction) validate() error {
 //
 // A store error on the write is followed by a read of the version: if it
 // holds this transaction's commit (its commitInfo.txnId) the commit landed
-// and Commit succeeds; it never writes the same transaction twice.
+// and Commit succeeds; it never writes the same transaction twice. When
+// that read fails too, Commit returns ErrCommitUnknown; calling Commit
+// again on the same Transaction is then safe: it finds its own commit if
+// it landed (at any later version) and returns that version.
 //
 // After a commit whose version is a multiple of delta.checkpointInterval, a
 // checkpoint is written; its failure is logged, not returned.
@@ -275,7 +282,10 @@ func (tx *Transaction) Commit(ctx context.Context) (int64, error) {
 	if err := tx.validate(); err != nil {
 		return 0, fmt.Errorf("commit on version %d: %w", tx.readVersion, err)
 	}
-	txnID := uuid.NewString()
+	if tx.txnID == "" {
+		tx.txnID = uuid.NewString()
+	}
+	txnID := tx.txnID
 	blind := tx.isBlindAppend()
 	now := tx.t.cfg.now
 	for _, t := range tx.setTxns {
