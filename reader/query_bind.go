@@ -269,6 +269,11 @@ func (b *sqlBinder) bind(e *astExpr) (*bexp, error) {
 		if x.t.k == vAny && t.k != vStr {
 			return nil, sqlErrorf(e.pos, "cannot cast a nested value to %s", e.typ.text)
 		}
+		if x.t.k == t.k && x.t.dt != nil && t.dt == nil {
+			// Same value kind, other declared type (binary -> string): the
+			// result must lose the column's type, or it prints as binary.
+			return &bexp{t: t, konst: x.konst, eval: func(fr *frame) *col { return castCol(x.eval(fr), t) }}, nil
+		}
 		return coerce(x, t), nil
 	case aCase:
 		return b.bindCase(e)

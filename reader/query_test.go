@@ -619,3 +619,31 @@ func FuzzParseSQL(f *testing.F) {
 		}
 	})
 }
+
+// TestQueryCastBinaryToString: CAST(binary AS STRING) yields the bytes as
+// text, not the binary column's base64 rendering.
+func TestQueryCastBinaryToString(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	schema, err := txlog.ParseDDL("id long, payload binary")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := table.Create(ctx, dir, schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tbl.Append(ctx, []map[string]any{{"id": int64(1), "payload": []byte(`{"a":1}`)}}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Query(ctx, "SELECT CAST(payload AS STRING) AS s, payload FROM delta.`"+dir+"`")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Rows[0][0]; got != `{"a":1}` {
+		t.Errorf("CAST(payload AS STRING) = %#v, want the text {\"a\":1}", got)
+	}
+	if res.Columns[0].Type == res.Columns[1].Type {
+		t.Errorf("cast column keeps the binary type %v", res.Columns[1].Type)
+	}
+}
