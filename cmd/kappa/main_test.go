@@ -310,7 +310,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"create", url, "--schema", "a long", "--property", "novalue"}, "want KEY=VALUE"},
 		{[]string{"history", url, "--limit", "-3"}, "must not be negative"},
 		{[]string{"vacuum", url, "--retention", "soon"}, "invalid duration"},
-		{[]string{"demo", "--batches", "1"}, "at least 2"},
+		{[]string{"demo", "--rate", "1"}, "--rate must be between"},
 	} {
 		r := kappa(t, "", tc.args...)
 		if r.code != exitUsage || !strings.Contains(r.stderr, tc.want) {
@@ -361,36 +361,6 @@ func TestVersion(t *testing.T) {
 	// The engine writes the same version into commitInfo.engineInfo.
 	if table.EngineVersion != version.Version {
 		t.Errorf("table.EngineVersion %q != internal/version.Version %q", table.EngineVersion, version.Version)
-	}
-}
-
-func TestDemo(t *testing.T) {
-	dir := t.TempDir()
-	for range 2 { // the second run starts from a fresh table again
-		out := mustKappa(t, "", "demo", "--dir", dir, "--rows", "40", "--batches", "3", "--interval", "0")
-		for _, want := range []string{
-			"appended 40 rows to", "at version 3",
-			"$ kappa history", "CREATE TABLE",
-			"$ kappa snapshot " + filepath.Join(dir, "iot") + " --version 1",
-			"wrote checkpoint of version 3",
-		} {
-			if !strings.Contains(out, want) {
-				t.Errorf("demo output lacks %q:\n%s", want, out)
-			}
-		}
-		// The as-of step lands on version 1.
-		_, asOf, ok := strings.Cut(out, "== Time travel by time ==")
-		if !ok || !strings.Contains(asOf, "Version:         1\n") || !strings.Contains(asOf, "Records:         40\n") {
-			t.Errorf("as-of step:\n%s", asOf)
-		}
-	}
-	// The demo refuses to delete a directory that is not a Delta table.
-	other := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(other, "iot"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if r := kappa(t, "", "demo", "--dir", other, "--interval", "0"); r.code != exitError || !strings.Contains(r.stderr, "not a Delta table") {
-		t.Errorf("demo over a non-table: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
 
