@@ -42,6 +42,15 @@ func ParseCommit(data []byte) ([]Action, error) {
 var errNotAction = errors.New("not a delta action")
 
 func parseActionLine(line []byte) (Action, error) {
+	if a, ok := fastAction(line); ok {
+		return a, nil
+	}
+	return parseActionLineJSON(line)
+}
+
+// parseActionLineJSON decodes one line with encoding/json: the reference
+// semantics the fast path (codec_fast.go) must match.
+func parseActionLineJSON(line []byte) (Action, error) {
 	var a Action
 	if line[0] != '{' {
 		return a, fmt.Errorf("%w: not a JSON object", errNotAction)

@@ -36,8 +36,12 @@ type Segment struct {
 // before the target, the listing starts at that checkpoint's version (one
 // short listing instead of the whole log); when it is missing, corrupt,
 // stale, or names a checkpoint that does not exist or is incomplete, the
-// whole log is listed. The newest complete checkpoint at or before the
-// target is used (classic, multi-part with every part present, or V2).
+// whole log is listed. When the target is older than the hinted checkpoint,
+// windows of 100, 1000, ... versions ending at the target are listed until
+// one holds a complete checkpoint (falling back to listing the whole log).
+// EarliestVersion comes from a Stat of commit 0 when the listing did not
+// start at the beginning of the log. The newest complete checkpoint at or
+// before the target is used (classic, multi-part with every part present, or V2).
 // Checkpoints newer than the newest commit file are ignored unless the log
 // holds no commit file at all.
 //
@@ -55,6 +59,15 @@ func ListSegment(ctx context.Context, st store.Store, version int64) (*Segment, 
 	}
 	if hint != nil && (version < 0 || hint.Version <= version) {
 		seg, ok, err := segmentFromHint(ctx, st, hint, version)
+		if err != nil || ok {
+			return seg, err
+		}
+	}
+	if hint != nil && version >= 0 && hint.Version > version {
+		// The log has checkpoints but the target is older than the
+		// hinted one: look for a checkpoint in growing windows below the
+		// target instead of listing the log from its start.
+		seg, ok, err := segmentFromWindows(ctx, st, version)
 		if err != nil || ok {
 			return seg, err
 		}
@@ -114,6 +127,43 @@ func segmentFromHint(ctx context.Context, st store.Store, hint *LastCheckpoint, 
 	}
 	seg, err := l.segment(version, earliest)
 	return seg, true, err
+}
+
+// firstWindow and windowGrowth size the listings of segmentFromWindows:
+// versions (target-100, target], then (target-1000, target], ... until a
+// window holds a complete checkpoint or reaches version 0.
+const (
+	firstWindow  = 100
+	windowGrowth = 10
+)
+
+// segmentFromWindows builds the segment of version from listings of
+// growing windows of versions ending at it, so that time travel to a
+// version far below the latest reads only the log files near it. ok is
+// false when no window short of the whole log holds a complete checkpoint
+// at or before version together with commit version itself: the caller
+// then lists the log from the start (which also produces the errors).
+func segmentFromWindows(ctx context.Context, st store.Store, version int64) (*Segment, bool, error) {
+	for span := int64(firstWindow); version-span > 0; span *= windowGrowth {
+		files, err := listLog(ctx, st, versionStartAfter(version-span+1), version)
+		if err != nil {
+			return nil, false, err
+		}
+		l := newListing(files)
+		if n := len(l.commits); n == 0 || l.commits[n-1].Version != version {
+			return nil, false, nil
+		}
+		if cp := l.newestCheckpoint(version); cp == nil {
+			continue
+		}
+		earliest, err := scanEarliest(ctx, st)
+		if err != nil {
+			return nil, false, err
+		}
+		seg, err := l.segment(version, earliest)
+		return seg, true, err
+	}
+	return nil, false, nil
 }
 
 // ListCommits lists the commit files with from <= version <= to (to = -1:
@@ -187,10 +237,19 @@ func listLog(ctx context.Context, st store.Store, startAfter string, upTo int64)
 	return files, nil
 }
 
-// scanEarliest finds the oldest reconstructable version with a listing
-// from the start of the log that stops as soon as the answer is known
-// (usually after the first few keys).
+// scanEarliest finds the oldest reconstructable version. Commit 0 is
+// looked up first (one Stat instead of a listing of the whole log: a file
+// store reads the entire directory for any listing that starts at its
+// beginning); when it is gone, a listing from the start of the log stops
+// as soon as the answer is known.
 func scanEarliest(ctx context.Context, st store.Store) (int64, error) {
+	_, err := st.Stat(ctx, CommitKey(0))
+	if err == nil {
+		return 0, nil
+	}
+	if !errors.Is(err, store.ErrNotExist) {
+		return -1, fmt.Errorf("stat %s: %w", CommitKey(0), err)
+	}
 	var group []LogFile
 	for info, err := range st.List(ctx, LogDir, "") {
 		if err != nil {

@@ -19,6 +19,7 @@ type countingStore struct {
 	store.Store
 	mu         sync.Mutex
 	gets       int
+	stats      int
 	lists      int
 	listed     int // entries consumed from listings
 	startAfter []string
@@ -29,6 +30,13 @@ func (c *countingStore) Get(ctx context.Context, key string) ([]byte, error) {
 	c.gets++
 	c.mu.Unlock()
 	return c.Store.Get(ctx, key)
+}
+
+func (c *countingStore) Stat(ctx context.Context, key string) (store.ObjectInfo, error) {
+	c.mu.Lock()
+	c.stats++
+	c.mu.Unlock()
+	return c.Store.Stat(ctx, key)
 }
 
 func (c *countingStore) List(ctx context.Context, prefix, startAfter string) iter.Seq2[store.ObjectInfo, error] {
@@ -158,11 +166,11 @@ func TestListSegmentHintSavesListing(t *testing.T) {
 	if hinted.startAfter[0] == "" || !strings.HasPrefix(hinted.startAfter[0], LogDir+"00000000000000000009") {
 		t.Fatalf("hinted listing started after %q", hinted.startAfter[0])
 	}
-	// 16 files in the log: the hinted path reads the 7 from the checkpoint
-	// on (incl. _last_checkpoint) plus the first key (commit 0) to learn
-	// EarliestVersion.
-	if hinted.listed != 8 || full.listed != 16 {
-		t.Fatalf("hinted listing read %d entries, full listing %d", hinted.listed, full.listed)
+	// 16 files in the log: the hinted path lists only the 7 from the
+	// checkpoint on (incl. _last_checkpoint), in one listing, and learns
+	// EarliestVersion from a Stat of commit 0.
+	if hinted.listed != 7 || hinted.lists != 1 || hinted.stats != 1 || full.listed != 16 {
+		t.Fatalf("hinted: %d listings read %d entries (%d stats); full listing %d entries", hinted.lists, hinted.listed, hinted.stats, full.listed)
 	}
 }
 
@@ -414,5 +422,49 @@ func TestListCommits(t *testing.T) {
 	vac := openFixture(t, "delta-rs", "checkpoints_vacuumed")
 	if _, err := ListCommits(ctx, vac, 2, -1); !errors.Is(err, ErrVersionNotFound) {
 		t.Fatalf("vacuumed: %v", err)
+	}
+}
+
+// TestListSegmentTimeTravelWindows: a version far below the hinted
+// checkpoint is found from a listing of the versions near it, not of the
+// whole log, and the result equals the one of a full listing.
+func TestListSegmentTimeTravelWindows(t *testing.T) {
+	ctx := context.Background()
+	mem, err := store.Open(ctx, "mem://txlog-time-travel-windows")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mem.Close()
+	for v := int64(0); v < 5000; v++ {
+		if err := mem.Put(ctx, CommitKey(v), []byte(`{"commitInfo":{}}`+"\n")); err != nil {
+			t.Fatal(err)
+		}
+		if v%250 == 0 && v > 0 {
+			if err := mem.Put(ctx, CheckpointKey(v), []byte("PAR1")); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := WriteLastCheckpoint(ctx, mem, &LastCheckpoint{Version: 4750, Size: 1}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ version, cp int64 }{{2600, 2500}, {2999, 2750}, {2750, 2750}, {120, -1}, {300, 250}} {
+		st := &countingStore{Store: mem}
+		seg, err := ListSegment(ctx, st, tc.version)
+		first := tc.cp + 1
+		cpFiles := 1
+		if tc.cp < 0 {
+			first, cpFiles = 0, 0
+		}
+		wantSegment(t, seg, err, tc.version, tc.cp, cpFiles, span(first, tc.version), 0)
+		t.Logf("version %d: %d lists, %d entries, %d stats", tc.version, st.lists, st.listed, st.stats)
+		if tc.cp > 0 && st.listed > 1200 { // windows of 100 and 1000 versions
+			t.Errorf("version %d: listed %d entries", tc.version, st.listed)
+		}
+	}
+	// A version whose window reaches commit 0 without a checkpoint: the
+	// full listing decides.
+	if _, err := ListSegment(ctx, mem, 5000); !errors.Is(err, ErrVersionNotFound) {
+		t.Fatalf("version 5000: %v", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"iter"
 	"os"
@@ -302,14 +303,37 @@ type dirEntry struct {
 	entry   fs.DirEntry
 }
 
+// readDirBatch is how many directory entries walk reads at a time.
+const readDirBatch = 1024
+
 // walk lists the directory dirKey ("" or ending in '/'), restricted to names
 // starting with namePrefix at this level only.
+//
+// The directory is read in batches, unsorted, and every entry that cannot
+// be yielded (wrong prefix, temporary file, sorting at or before
+// startAfter) is dropped right away: only the remaining entries are kept,
+// sorted and stat'ed, so a listing that starts near the end of a large
+// directory costs one pass over the names and no per-entry work for the
+// skipped ones. Nothing is cached between calls.
 func (l *lister) walk(dirKey, namePrefix string) {
 	if err := l.ctx.Err(); err != nil {
 		l.fail(err)
 		return
 	}
-	ents, err := os.ReadDir(l.s.path(dirKey))
+	// rest is the part of startAfter inside this directory; an entry is
+	// needed if its key sorts after startAfter, or it is a directory whose
+	// subtree contains startAfter.
+	rest, filter := "", false
+	if l.startAfter != "" {
+		if !strings.HasPrefix(l.startAfter, dirKey) {
+			if dirKey < l.startAfter {
+				return // the whole directory sorts before startAfter
+			}
+		} else {
+			rest, filter = l.startAfter[len(dirKey):], true
+		}
+	}
+	d, err := os.Open(l.s.path(dirKey))
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
 			return // nothing there: an empty listing
@@ -317,50 +341,19 @@ func (l *lister) walk(dirKey, namePrefix string) {
 		l.fail(err)
 		return
 	}
-	list := make([]dirEntry, 0, len(ents))
-	for _, e := range ents {
-		name := e.Name()
-		if !strings.HasPrefix(name, namePrefix) || strings.HasPrefix(name, TempPrefix) {
-			continue
+	list, err := l.readDir(d, dirKey, namePrefix, rest, filter)
+	d.Close()
+	if err != nil {
+		if !errors.Is(err, syscall.ENOTDIR) {
+			l.fail(err)
 		}
-		typ := e.Type()
-		if typ&fs.ModeSymlink != 0 {
-			fi, err := os.Stat(l.s.path(dirKey + name))
-			if err != nil {
-				continue // dangling link: not an object
-			}
-			typ = fi.Mode().Type()
-		}
-		switch {
-		case typ.IsDir():
-			list = append(list, dirEntry{sortKey: name + "/", dir: true, entry: e})
-		case typ.IsRegular():
-			list = append(list, dirEntry{sortKey: name, entry: e})
-		}
+		return
 	}
 	// Sorting by name+"/" for directories gives the lexical order of the
 	// full keys: every key under "d/" shares that prefix and no sibling
 	// name does.
 	slices.SortFunc(list, func(a, b dirEntry) int { return strings.Compare(a.sortKey, b.sortKey) })
-	// Skip everything at or before startAfter with a binary search: an
-	// entry is needed if its key sorts after startAfter, or it is a
-	// directory whose subtree contains startAfter.
-	start := 0
-	if l.startAfter != "" && strings.HasPrefix(l.startAfter, dirKey) {
-		rest := l.startAfter[len(dirKey):]
-		start, _ = slices.BinarySearchFunc(list, rest, func(e dirEntry, target string) int {
-			if e.sortKey <= target {
-				if e.dir && strings.HasPrefix(target, e.sortKey) {
-					return 1 // contains startAfter: keep
-				}
-				return -1
-			}
-			return 1
-		})
-	} else if l.startAfter != "" && dirKey < l.startAfter {
-		return // whole directory sorts before startAfter
-	}
-	for _, e := range list[start:] {
+	for _, e := range list {
 		key := dirKey + e.sortKey
 		if e.dir {
 			l.walk(key, "")
@@ -381,6 +374,62 @@ func (l *lister) walk(dirKey, namePrefix string) {
 			return
 		}
 	}
+}
+
+// readDir reads the open directory d (key dirKey) in batches and keeps the
+// entries walk needs (see walk), unsorted.
+func (l *lister) readDir(d *os.File, dirKey, namePrefix, rest string, filter bool) ([]dirEntry, error) {
+	var list []dirEntry
+	for {
+		ents, err := d.ReadDir(readDirBatch)
+		for _, e := range ents {
+			name := e.Name()
+			if !strings.HasPrefix(name, namePrefix) || strings.HasPrefix(name, TempPrefix) {
+				continue
+			}
+			// Skipped whatever its type: as a file (name < name+"/") or as
+			// a directory not holding startAfter it sorts at or before it.
+			if filter && skippedByName(name, rest) {
+				continue
+			}
+			typ := e.Type()
+			if typ&fs.ModeSymlink != 0 {
+				fi, err := os.Stat(l.s.path(dirKey + name))
+				if err != nil {
+					continue // dangling link: not an object
+				}
+				typ = fi.Mode().Type()
+			}
+			switch {
+			case typ.IsDir():
+				if !filter || name+"/" > rest || strings.HasPrefix(rest, name+"/") {
+					list = append(list, dirEntry{sortKey: name + "/", dir: true, entry: e})
+				}
+			case typ.IsRegular():
+				if !filter || name > rest {
+					list = append(list, dirEntry{sortKey: name, entry: e})
+				}
+			}
+		}
+		if errors.Is(err, io.EOF) || (err == nil && len(ents) == 0) {
+			return list, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := l.ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// skippedByName reports whether name+"/" sorts at or before rest without
+// being a prefix of it (without building name+"/").
+func skippedByName(name, rest string) bool {
+	if !strings.HasPrefix(rest, name) {
+		return name < rest
+	}
+	return len(rest) > len(name) && rest[len(name)] > '/'
 }
 
 func (l *lister) fail(err error) {
