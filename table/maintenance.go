@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kappa-lake/kappa/internal/store"
+
 	"github.com/kappa-lake/kappa/txlog"
 )
 
@@ -46,6 +48,11 @@ type VacuumResult struct {
 	DryRun  bool
 	// Cutoff is the modification-time limit: only older files were deleted.
 	Cutoff time.Time
+	// TempFiles are the temporary files of writers killed mid-write that
+	// were removed (or, in a dry run, would be): stores that write through
+	// temporary objects (local files) can leave them behind, invisible to
+	// listings. Older than the cutoff only.
+	TempFiles []string
 }
 
 const vacuumProgressEvery = 1000
@@ -113,8 +120,15 @@ func (t *Table) Vacuum(ctx context.Context, opts VacuumOptions) (VacuumResult, e
 		res.Bytes += info.Size
 	}
 	sort.Strings(res.Files)
+	if sw, ok := t.st.(store.TempSweeper); ok {
+		tmp, err := sw.SweepTemp(ctx, cutoff, opts.DryRun)
+		res.TempFiles = tmp
+		if err != nil {
+			return res, fmt.Errorf("vacuum: temporary files: %w", err)
+		}
+	}
 	report(true)
-	t.cfg.logger.Info("vacuum done", "table", t.URL(), "scanned", res.Scanned, "deleted", len(res.Files), "bytes", res.Bytes, "dryRun", opts.DryRun)
+	t.cfg.logger.Info("vacuum done", "table", t.URL(), "scanned", res.Scanned, "deleted", len(res.Files), "bytes", res.Bytes, "tempFiles", len(res.TempFiles), "dryRun", opts.DryRun)
 	return res, nil
 }
 

@@ -268,12 +268,13 @@ delete files that concurrent readers or writers of older versions still use.`,
 		}
 		if format.value == "json" {
 			return writeJSON(e.stdout, struct {
-				DryRun  bool     `json:"dryRun"`
-				Cutoff  string   `json:"cutoff"`
-				Scanned int      `json:"scanned"`
-				Files   []string `json:"files"`
-				Bytes   int64    `json:"bytes"`
-			}{res.DryRun, formatTime(res.Cutoff), res.Scanned, nonNil(res.Files), res.Bytes})
+				DryRun    bool     `json:"dryRun"`
+				Cutoff    string   `json:"cutoff"`
+				Scanned   int      `json:"scanned"`
+				Files     []string `json:"files"`
+				Bytes     int64    `json:"bytes"`
+				TempFiles []string `json:"tempFiles"`
+			}{res.DryRun, formatTime(res.Cutoff), res.Scanned, nonNil(res.Files), res.Bytes, nonNil(res.TempFiles)})
 		}
 		for _, f := range res.Files {
 			fmt.Fprintln(e.stdout, f)
@@ -284,6 +285,10 @@ delete files that concurrent readers or writers of older versions still use.`,
 		}
 		fmt.Fprintf(e.stdout, "%s %d files (%s) not referenced and older than %s; scanned %d objects\n",
 			verb, len(res.Files), formatBytes(res.Bytes), formatTime(res.Cutoff), res.Scanned)
+		if len(res.TempFiles) > 0 {
+			fmt.Fprintf(e.stdout, "%s %d temporary files left by interrupted writes: %s\n",
+				verb, len(res.TempFiles), strings.Join(res.TempFiles, ", "))
+		}
 		return nil
 	}
 	return c
