@@ -60,6 +60,7 @@ func commands() []*command {
 		historyCommand(),
 		checkpointCommand(),
 		vacuumCommand(),
+		optimizeCommand(),
 		queryCommand(),
 		viewCommand(),
 		ingestCommand(),
