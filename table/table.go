@@ -294,6 +294,11 @@ func newTableActions(schema *txlog.StructType, cc *createConfig, nowMs int64) (*
 	if hasType(schema, txlog.TypeTimestampNTZ) {
 		features = append(features, "timestampNtz")
 	}
+	if hasNotNull(schema) {
+		// Delta counts NOT NULL columns as invariants: with table features
+		// (writer 7) Spark refuses a table whose protocol does not list them.
+		features = append(features, "invariants")
+	}
 	if hasType(schema, txlog.TypeVariant) {
 		return nil, nil, fmt.Errorf("%w: variant columns are not supported", txlog.ErrUnsupportedFeature)
 	}
@@ -411,6 +416,21 @@ func walkNested(t txlog.DataType, fn func(*txlog.StructType) error) error {
 		return walkNested(t.ValueType, fn)
 	}
 	return nil
+}
+
+// hasNotNull reports whether a column, or a field of a struct column at any
+// depth, is NOT NULL (fields inside arrays and maps do not count, as in
+// Delta's invariants).
+func hasNotNull(st *txlog.StructType) bool {
+	for _, f := range st.Fields {
+		if !f.Nullable {
+			return true
+		}
+		if inner, ok := f.Type.(*txlog.StructType); ok && hasNotNull(inner) {
+			return true
+		}
+	}
+	return false
 }
 
 func hasType(t txlog.DataType, name string) bool {

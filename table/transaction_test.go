@@ -685,3 +685,33 @@ func TestRefusesUnsupportedWriterFeatures(t *testing.T) {
 		t.Fatalf("NewTransaction: %v; want ErrUnsupportedFeature", err)
 	}
 }
+
+// TestCreateNotNullNeedsInvariants: Delta counts NOT NULL columns (also
+// nested in structs) as invariants, so a table-features protocol must list
+// the invariants writer feature or Spark refuses the table.
+func TestCreateNotNullNeedsInvariants(t *testing.T) {
+	ctx := context.Background()
+	for ddl, want := range map[string]bool{
+		"id long NOT NULL, v double":                true,
+		"id long, loc struct<lat: double NOT NULL>": true,
+		"id long, tags array<string>, v double":     false,
+		"id long, m map<string, struct<x: int>>":    false,
+	} {
+		schema, err := txlog.ParseDDL(ddl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tbl, err := table.Create(ctx, memURL(), schema)
+		if err != nil {
+			t.Fatal(err)
+		}
+		snap, err := tbl.Snapshot(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := snap.Protocol()
+		if got := slices.Contains(p.WriterFeatures, "invariants"); got != want {
+			t.Errorf("%s: protocol %+v lists invariants = %v, want %v", ddl, p, got, want)
+		}
+	}
+}
