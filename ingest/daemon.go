@@ -134,7 +134,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 		RebalanceTimeout:  o.RebalanceTimeout,
 		JoinGroupBackoff:  time.Second,
 		StartOffset:       kafka.FirstOffset,
-		ErrorLogger:       kafkaLogger{log: d.log.Debug, where: "group"},
+		// A topic created (or given more partitions) after the daemon
+		// joined ends the generation, so the new partitions get assigned
+		// instead of sitting unconsumed until the next rebalance.
+		WatchPartitionChanges:  true,
+		PartitionWatchInterval: 5 * time.Second,
+		ErrorLogger:            kafkaLogger{log: d.log.Debug, where: "group"},
 	})
 	if err != nil {
 		return fmt.Errorf("consumer group %s: %w", o.Group, err)

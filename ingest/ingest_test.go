@@ -587,3 +587,35 @@ func TestDerivedPartitionColumn(t *testing.T) {
 		t.Errorf("rows per day %v", days)
 	}
 }
+
+// TestTopicCreatedAfterStart: a daemon started before its topic exists picks
+// the topic's partitions up once it is created (the generation ends on a
+// partition change) instead of sitting on an empty assignment.
+func TestTopicCreatedAfterStart(t *testing.T) {
+	brokers := startBroker(t, 1, "unrelated")
+	url := filepath.Join(t.TempDir(), "late")
+	o := testOptions(t, brokers, url, "late")
+	o.FlushInterval = 300 * time.Millisecond
+	stop := runDaemon(t, o)
+	defer func() { _ = stop() }()
+	time.Sleep(1500 * time.Millisecond) // joined, with no partitions to consume
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	conn, err := (&kafka.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, "tcp", brokers[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.CreateTopics(kafka.TopicConfig{Topic: "late", NumPartitions: 2, ReplicationFactor: 1}); err != nil {
+		t.Fatalf("create topic: %v", err)
+	}
+	w := newProducer(brokers, "late")
+	defer w.Close()
+	produceJSON(t, w, 0, 40)
+	waitRows(t, url, 40, 30*time.Second)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	checkExactlyOnce(t, url, 40, "test", "late")
+}
