@@ -17,7 +17,7 @@ BENCH        ?= .
 BENCHTIME    ?= 1x
 DEMO_DIR     ?= $(CACHE)/demo
 
-.PHONY: all build test vet lint fmt fuzz bench bench-duckdb demo tools versitygw clean
+.PHONY: all build test vet lint fmt fuzz interop bench bench-duckdb demo tools versitygw clean
 
 all: build
 
@@ -51,6 +51,10 @@ tools: $(GOLANGCI) versitygw
 $(GOLANGCI): tools/go.mod tools/go.sum
 	@mkdir -p $(TOOLS_BIN)
 	$(GO) build -C tools -o $(GOLANGCI) github.com/golangci/golangci-lint/v2/cmd/golangci-lint
+
+## interop: the real-peer suite (Spark, delta-rs, DuckDB, Apache Kafka, S3); installs into .venv/ and .cache/
+interop:
+	scripts/interop.sh
 
 ## fuzz: run every fuzz target briefly (FUZZTIME per target, default 10s), as CI does
 FUZZTIME ?= 10s
