@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"sort"
@@ -134,12 +135,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		RebalanceTimeout:  o.RebalanceTimeout,
 		JoinGroupBackoff:  time.Second,
 		StartOffset:       kafka.FirstOffset,
-		// A topic created (or given more partitions) after the daemon
-		// joined ends the generation, so the new partitions get assigned
-		// instead of sitting unconsumed until the next rebalance.
-		WatchPartitionChanges:  true,
-		PartitionWatchInterval: 5 * time.Second,
-		ErrorLogger:            kafkaLogger{log: d.log.Debug, where: "group"},
+		ErrorLogger:       kafkaLogger{log: d.log.Debug, where: "group"},
 	})
 	if err != nil {
 		return fmt.Errorf("consumer group %s: %w", o.Group, err)
@@ -147,6 +143,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer cg.Close()
 	d.log.Info("ingest starting", "table", d.tbl.URL(), "topics", o.Topics, "group", o.Group, "app_id", o.AppID)
 	for {
+		// Partition counts read before joining: the generation's assignment
+		// is made after this, so a change the watcher sees later (a topic
+		// created, partitions added) can only be one the assignment may have
+		// missed. kafka-go's own watcher compares against a read made after
+		// the assignment, which misses a topic created in between, and
+		// rejoins in a tight loop while a topic does not exist.
+		counts, cerr := partitionCounts(ctx, d.dialer, o.Brokers, o.Topics)
+		if cerr != nil {
+			d.log.Debug("read partition counts", "err", cerr)
+		}
 		gen, err := cg.Next(ctx)
 		if ctx.Err() != nil {
 			d.log.Info("ingest stopped")
@@ -156,6 +162,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.m.Errors.Add(1)
 			d.log.Warn("consumer group", "err", err)
 			continue
+		}
+		if counts != nil {
+			gen.Start(func(gctx context.Context) { d.watchPartitions(gctx, counts) })
 		}
 		finished, err := d.runGeneration(ctx, gen)
 		if err != nil {
@@ -271,6 +280,34 @@ func (d *Daemon) runGeneration(ctx context.Context, gen *kafka.Generation) (bool
 	})
 	r := <-res
 	return r.finished, r.err
+}
+
+// partitionWatchInterval is how often a generation re-reads the topics'
+// partition counts.
+const partitionWatchInterval = 5 * time.Second
+
+// watchPartitions returns (ending the generation, so the group rebalances)
+// when a topic's partition count differs from before, e.g. a topic created
+// after the daemon started or partitions added.
+func (d *Daemon) watchPartitions(gctx context.Context, before map[string]int) {
+	t := time.NewTicker(partitionWatchInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-gctx.Done():
+			return
+		case <-t.C:
+		}
+		now, err := partitionCounts(gctx, d.dialer, d.opts.Brokers, d.opts.Topics)
+		if err != nil {
+			d.log.Debug("read partition counts", "err", err)
+			continue
+		}
+		if !maps.Equal(now, before) {
+			d.log.Info("topic partitions changed; rebalancing", "before", before, "now", now)
+			return
+		}
+	}
 }
 
 // retry runs fn until it succeeds or a context ends, backing off.

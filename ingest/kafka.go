@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -53,19 +54,46 @@ func appID(prefix string, tp topicPartition) string {
 // offsetRange is the first and next offsets of a partition.
 type offsetRange struct{ first, end int64 }
 
+// partitionCounts returns how many partitions each topic has (0 for a topic
+// that does not exist yet).
+func partitionCounts(ctx context.Context, dialer *kafka.Dialer, brokers, topics []string) (map[string]int, error) {
+	conn, err := dialAny(ctx, dialer, brokers)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	counts := make(map[string]int, len(topics))
+	for _, t := range topics {
+		parts, err := conn.ReadPartitions(t)
+		switch {
+		case errors.Is(err, kafka.UnknownTopicOrPartition):
+			counts[t] = 0
+		case err != nil:
+			return nil, fmt.Errorf("read partitions of %s: %w", t, err)
+		default:
+			counts[t] = len(parts)
+		}
+	}
+	return counts, nil
+}
+
+func dialAny(ctx context.Context, dialer *kafka.Dialer, brokers []string) (*kafka.Conn, error) {
+	var err error
+	for _, b := range brokers {
+		var conn *kafka.Conn
+		if conn, err = dialer.DialContext(ctx, "tcp", b); err == nil {
+			return conn, nil
+		}
+	}
+	return nil, fmt.Errorf("dial brokers: %w", err)
+}
+
 // partitionOffsets lists every partition of the topics with its first
 // offset and end offset (the offset the next produced record will get).
 func partitionOffsets(ctx context.Context, dialer *kafka.Dialer, brokers, topics []string) (map[topicPartition]offsetRange, error) {
-	var conn *kafka.Conn
-	var err error
-	for _, b := range brokers {
-		conn, err = dialer.DialContext(ctx, "tcp", b)
-		if err == nil {
-			break
-		}
-	}
+	conn, err := dialAny(ctx, dialer, brokers)
 	if err != nil {
-		return nil, fmt.Errorf("dial brokers: %w", err)
+		return nil, err
 	}
 	parts, err := conn.ReadPartitions(topics...)
 	conn.Close()
