@@ -19,11 +19,35 @@
 // # Batches
 //
 // A Batch holds typed vectors: *Int64Vector (byte/short/integer/long),
-// *Float64Vector, *BytesVector (string/binary, one contiguous buffer),
+// *Float64Vector, *BytesVector (string/binary: one contiguous buffer, or a
+// dictionary plus per-row codes when the file's pages were dictionary
+// encoded; every accessor works on both forms),
 // *BoolVector, *DecimalVector (int64 unscaled up to precision 18, big.Int
 // above), *DateVector (days), *TimestampVector (microseconds) and
 // *AnyVector for nested struct/array/map values held as Go values. Each has
 // a validity bitmap (nil when the column has no nulls in the batch).
+//
+// # SQL and batch views
+//
+// Query runs one SELECT over one table (FROM delta.`URL` or a name bound with
+// WithTable), optionally at VERSION AS OF n or TIMESTAMP AS OF '...': WHERE,
+// GROUP BY, HAVING, ORDER BY, LIMIT, DISTINCT, the aggregates COUNT, SUM,
+// MIN, MAX, AVG, COUNT(DISTINCT) and approx_count_distinct, and the scalar
+// functions the CLI documents. The parser is hand-written (no Go SQL parser
+// accepts Spark's time-travel clauses) and reports errors as *SQLError with a
+// line and column. Conjuncts the scan can evaluate are pushed into it; the
+// whole WHERE is still evaluated on the decoded rows. Workers aggregate
+// separately and their partial states are merged.
+//
+// A batch view (CreateView, RefreshView, ShowView, ViewStatus) is a Delta
+// table holding the partial aggregate state of such a query (sum and count
+// for AVG, exact value sets for COUNT(DISTINCT), HyperLogLog sketches for
+// approx_count_distinct) with the definition in its metadata and the source
+// version it covers in a txn (appId "kappa-view"). A refresh aggregates only
+// the files added to the source since that version and rewrites the view
+// together with the new covered version in one commit, so a crashed or
+// repeated refresh is harmless; it recomputes in full, and says why, when the
+// source removed data or changed its schema in between.
 //
 // # Parallelism and memory
 //
