@@ -56,7 +56,7 @@ func RewriteRows(ctx context.Context, snap *table.Snapshot, files []*txlog.Add, 
 }
 
 // writableValue converts reader values the writer does not take as is
-// (Decimal) into ones it does, recursively.
+// (Decimal, map entries) into ones it does, recursively.
 func writableValue(v any) any {
 	switch x := v.(type) {
 	case Decimal:
@@ -76,6 +76,13 @@ func writableValue(v any) any {
 		out := make(map[string]any, len(x))
 		for k, e := range x {
 			out[k] = writableValue(e)
+		}
+		return out
+	case []MapEntry:
+		// A map column's value; the writer takes Go maps of any key type.
+		out := make(map[any]any, len(x))
+		for _, e := range x {
+			out[writableValue(e.Key)] = writableValue(e.Value)
 		}
 		return out
 	}
