@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kappa-lake/kappa/reader"
 	"github.com/kappa-lake/kappa/table"
 	"github.com/kappa-lake/kappa/txlog"
 )
@@ -150,8 +151,8 @@ type kappaTable struct {
 }
 
 // writeKappaTable creates a table and commits: 12 appends (an automatic
-// checkpoint at 10), a compaction rewriting every file with dataChange=false
-// (removes + adds), more appends, and an explicit checkpoint. Commits are
+// checkpoint at 10), an OPTIMIZE compacting the small files (dataChange=false
+// removes + adds), more appends, and an explicit checkpoint. Commits are
 // spaced by a few milliseconds so timestamp travel has distinct targets.
 func writeKappaTable(ctx context.Context, t *testing.T, dir, name string, idNotNull bool, partCols []string) *kappaTable {
 	t.Helper()
@@ -192,49 +193,15 @@ func writeKappaTable(ctx context.Context, t *testing.T, dir, name string, idNotN
 	for range 12 {
 		appendN(23)
 	}
-	// compaction: rewrite all rows into new files, dataChange=false
-	snap, err := tbl.Snapshot(ctx)
+	// compaction: kappa optimize (bin-packing, dataChange=false)
+	res, err := tbl.Optimize(ctx, table.OptimizeOptions{ReadRows: reader.RewriteRows})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%s: optimize: %v", name, err)
 	}
-	w, err := table.NewWriter(ctx, snap)
-	if err != nil {
-		t.Fatal(err)
+	if res.Version < 0 || res.FilesRemoved < 2 {
+		t.Fatalf("%s: optimize compacted nothing: %+v", name, res)
 	}
-	all := make([]map[string]any, next)
-	for j := range all {
-		all[j] = genRow(j)
-	}
-	if err := w.Write(ctx, all); err != nil {
-		t.Fatal(err)
-	}
-	adds, err := w.Close(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tx, err := tbl.NewTransaction(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now().UnixMilli()
-	yes := true
-	for _, a := range snap.Files() {
-		size := a.Size
-		tx.RemoveFiles(&txlog.Remove{
-			Path: a.Path, DeletionTimestamp: &now, DataChange: false,
-			ExtendedFileMetadata: &yes, PartitionValues: a.PartitionValues, Size: &size,
-		})
-	}
-	for _, a := range adds {
-		a.DataChange = false
-	}
-	tx.ReadWholeTable()
-	tx.AddFiles(adds...)
-	tx.SetOperation("OPTIMIZE", map[string]any{"predicate": "[]"})
-	v, err := tx.Commit(ctx)
-	if err != nil {
-		t.Fatalf("%s: compaction commit: %v", name, err)
-	}
+	v := res.Version
 	note(v)
 	for range 3 {
 		appendN(17)
