@@ -1,6 +1,7 @@
 package reader
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -640,37 +641,24 @@ func (p *parser) cmpExpr() (*astExpr, error) {
 	}
 }
 
-func (p *parser) addExpr() (*astExpr, error) {
-	l, err := p.mulExpr()
-	if err != nil {
-		return nil, err
-	}
-	for {
-		t := p.peek()
-		if !(t.isOp("+") || t.isOp("-") || t.isOp("||")) {
-			return l, nil
-		}
-		p.next()
-		r, err := p.mulExpr()
-		if err != nil {
-			return nil, err
-		}
-		l = &astExpr{kind: aBinary, pos: t.pos, name: t.text, args: []*astExpr{l, r}}
-	}
-}
+func (p *parser) addExpr() (*astExpr, error) { return p.leftAssoc(p.mulExpr, "+", "-", "||") }
 
-func (p *parser) mulExpr() (*astExpr, error) {
-	l, err := p.unary()
+func (p *parser) mulExpr() (*astExpr, error) { return p.leftAssoc(p.unary, "*", "/", "%") }
+
+// leftAssoc parses operand (op operand)... for the operators ops, grouping
+// to the left: a - b - c is (a - b) - c.
+func (p *parser) leftAssoc(operand func() (*astExpr, error), ops ...string) (*astExpr, error) {
+	l, err := operand()
 	if err != nil {
 		return nil, err
 	}
 	for {
 		t := p.peek()
-		if !(t.isOp("*") || t.isOp("/") || t.isOp("%")) {
+		if !slices.ContainsFunc(ops, t.isOp) {
 			return l, nil
 		}
 		p.next()
-		r, err := p.unary()
+		r, err := operand()
 		if err != nil {
 			return nil, err
 		}
