@@ -514,7 +514,7 @@ func arith(op byte, t vtype, l, r *col, n int) *col {
 		}
 		li, ri := l.idx(i), r.idx(i)
 		switch t.k {
-		case vInt, vDate:
+		case vInt, vDate, vDec: // decimals: unscaled int64s; for *, operand scales add up to t.scale
 			x, y := l.i[li], r.i[ri]
 			switch op {
 			case '+':
@@ -523,22 +523,6 @@ func arith(op byte, t vtype, l, r *col, n int) *col {
 				out.i[i] = x - y
 			case '*':
 				out.i[i] = x * y
-			case '%':
-				if y == 0 {
-					out.setNull(i)
-				} else {
-					out.i[i] = x % y
-				}
-			}
-		case vDec:
-			x, y := l.i[li], r.i[ri]
-			switch op {
-			case '+':
-				out.i[i] = x + y
-			case '-':
-				out.i[i] = x - y
-			case '*':
-				out.i[i] = x * y // operand scales add up to t.scale
 			case '%':
 				if y == 0 {
 					out.setNull(i)

@@ -504,37 +504,9 @@ func (p *parser) from(f *fromClause) error {
 
 func (p *parser) expr() (*astExpr, error) { return p.orExpr() }
 
-func (p *parser) orExpr() (*astExpr, error) {
-	l, err := p.andExpr()
-	if err != nil {
-		return nil, err
-	}
-	for p.peek().is("or") {
-		t := p.next()
-		r, err := p.andExpr()
-		if err != nil {
-			return nil, err
-		}
-		l = &astExpr{kind: aBinary, pos: t.pos, name: "OR", args: []*astExpr{l, r}}
-	}
-	return l, nil
-}
+func (p *parser) orExpr() (*astExpr, error) { return p.leftAssoc(p.andExpr, keyword("or")) }
 
-func (p *parser) andExpr() (*astExpr, error) {
-	l, err := p.notExpr()
-	if err != nil {
-		return nil, err
-	}
-	for p.peek().is("and") {
-		t := p.next()
-		r, err := p.notExpr()
-		if err != nil {
-			return nil, err
-		}
-		l = &astExpr{kind: aBinary, pos: t.pos, name: "AND", args: []*astExpr{l, r}}
-	}
-	return l, nil
-}
+func (p *parser) andExpr() (*astExpr, error) { return p.leftAssoc(p.notExpr, keyword("and")) }
 
 func (p *parser) notExpr() (*astExpr, error) {
 	if t := p.peek(); t.is("not") {
@@ -641,20 +613,23 @@ func (p *parser) cmpExpr() (*astExpr, error) {
 	}
 }
 
-func (p *parser) addExpr() (*astExpr, error) { return p.leftAssoc(p.mulExpr, "+", "-", "||") }
+func (p *parser) addExpr() (*astExpr, error) {
+	return p.leftAssoc(p.mulExpr, operators("+", "-", "||"))
+}
 
-func (p *parser) mulExpr() (*astExpr, error) { return p.leftAssoc(p.unary, "*", "/", "%") }
+func (p *parser) mulExpr() (*astExpr, error) { return p.leftAssoc(p.unary, operators("*", "/", "%")) }
 
-// leftAssoc parses operand (op operand)... for the operators ops, grouping
-// to the left: a - b - c is (a - b) - c.
-func (p *parser) leftAssoc(operand func() (*astExpr, error), ops ...string) (*astExpr, error) {
+// leftAssoc parses operand (op operand)... where match recognises an
+// operator token and names it, grouping to the left: a - b - c is (a - b) - c.
+func (p *parser) leftAssoc(operand func() (*astExpr, error), match func(token) (string, bool)) (*astExpr, error) {
 	l, err := operand()
 	if err != nil {
 		return nil, err
 	}
 	for {
 		t := p.peek()
-		if !slices.ContainsFunc(ops, t.isOp) {
+		name, ok := match(t)
+		if !ok {
 			return l, nil
 		}
 		p.next()
@@ -662,8 +637,19 @@ func (p *parser) leftAssoc(operand func() (*astExpr, error), ops ...string) (*as
 		if err != nil {
 			return nil, err
 		}
-		l = &astExpr{kind: aBinary, pos: t.pos, name: t.text, args: []*astExpr{l, r}}
+		l = &astExpr{kind: aBinary, pos: t.pos, name: name, args: []*astExpr{l, r}}
 	}
+}
+
+// keyword matches the keyword kw, named in upper case (AND, OR).
+func keyword(kw string) func(token) (string, bool) {
+	name := strings.ToUpper(kw)
+	return func(t token) (string, bool) { return name, t.is(kw) }
+}
+
+// operators matches any of the operator tokens ops, named as written.
+func operators(ops ...string) func(token) (string, bool) {
+	return func(t token) (string, bool) { return t.text, slices.ContainsFunc(ops, t.isOp) }
 }
 
 func (p *parser) unary() (*astExpr, error) {
