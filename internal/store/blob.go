@@ -241,6 +241,37 @@ func (s *BlobStore) Put(ctx context.Context, key string, data []byte) error {
 	return nil
 }
 
+// PutStream implements Store. The bytes go to a blob.Writer (S3: a single
+// PUT or a multipart upload with bounded part buffers) created with a child
+// context of ctx. When write fails, the child context is cancelled before
+// the writer is closed, so the upload is aborted rather than completed with
+// what was written so far.
+func (s *BlobStore) PutStream(ctx context.Context, key string, write func(w io.Writer) error) error {
+	if err := s.begin(ctx, "put", key); err != nil {
+		return err
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w, err := s.bucket.NewWriter(wctx, s.root+key, writerOptions(false))
+	if err != nil {
+		return s.opErr(ctx, "put", key, err)
+	}
+	if err := write(w); err != nil {
+		cancel() // abort: Close must not publish a partial object
+		_ = w.Close()
+		return s.opErr(ctx, "put", key, err)
+	}
+	if err := ctx.Err(); err != nil {
+		cancel()
+		_ = w.Close()
+		return s.opErr(ctx, "put", key, err)
+	}
+	if err := w.Close(); err != nil {
+		return s.opErr(ctx, "put", key, err)
+	}
+	return nil
+}
+
 // PutIfAbsent implements Store. An S3 409 ConditionalRequestConflict (another
 // conditional write to the key was in flight) is resolved here: if the key
 // now exists the caller lost (ErrPreconditionFailed), otherwise the write is

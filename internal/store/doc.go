@@ -1,6 +1,7 @@
 // Package store is Kappa's object-store layer: one small interface (Store)
 // for the files under a table root, with context-aware Get, Open (random
-// access), Stat, Put, PutIfAbsent, List and Delete, and sentinel errors
+// access), Stat, Put, PutStream (a streamed Put whose memory does not grow
+// with the object), PutIfAbsent, List and Delete, and sentinel errors
 // (ErrNotExist, ErrPreconditionFailed, ErrInvalidKey, ErrTransient) callers
 // test with errors.Is, plus IsRetryable to classify failures.
 //
@@ -28,8 +29,12 @@
 //     atomic test-and-create in the kernel that holds across processes; the
 //     loser gets ErrPreconditionFailed. The temporary name is removed on every
 //     path, and the directory is fsynced so the new entry survives a crash.
-//     Put (overwrite, e.g. _last_checkpoint, data files) uses rename(2)
-//     instead, which atomically replaces the target.
+//     Put (overwrite, e.g. _last_checkpoint, data files) and PutStream use
+//     rename(2) instead, which atomically replaces the target.
+//   - BlobStore.PutStream writes through a gocloud blob.Writer (on S3 a
+//     multipart upload once the object outgrows one part); a failing write
+//     cancels the writer's context before closing it, so the upload is
+//     aborted and nothing becomes visible.
 //   - S3 and Azure send If-None-Match: *, GCS a DoesNotExist precondition, all
 //     through gocloud's WriterOptions.IfNotExist; a failed precondition maps
 //     to ErrPreconditionFailed. S3 may answer 409 ConditionalRequestConflict

@@ -16,7 +16,7 @@ import (
 // the store's redacted URL and the key; Unwrap gives the cause, which wraps
 // one of the package sentinels when one applies (errors.Is(err, ErrNotExist)).
 type OpError struct {
-	Op  string // "get", "open", "stat", "put", "put-if-absent", "list", "delete"
+	Op  string // "get", "open", "stat", "put" (Put, PutStream), "put-if-absent", "list", "delete"
 	URL string // the store root URL, credentials redacted
 	Key string // the object key (or list prefix)
 	Err error

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -23,9 +24,10 @@ const TempPrefix = ".kappa-tmp-"
 
 // FileStore is the local-filesystem store. Writes are atomic: the bytes go
 // to a temporary file in the target directory, are fsynced, then published
-// with rename(2) (Put) or link(2) (PutIfAbsent, which fails when the name
-// exists, so exactly one of any number of racing writers, in any number of
-// processes, wins). No sidecar files are written.
+// with rename(2) (Put, PutStream) or link(2) (PutIfAbsent, which fails when
+// the name exists, so exactly one of any number of racing writers, in any
+// number of processes, wins). A write whose context ends before the publish
+// is not published. No sidecar files are written.
 type FileStore struct {
 	root string // absolute, cleaned directory
 	url  string
@@ -148,28 +150,66 @@ func (s *FileStore) Stat(ctx context.Context, key string) (ObjectInfo, error) {
 
 // Put implements Store: temp file, fsync, rename(2), fsync of the directory.
 func (s *FileStore) Put(ctx context.Context, key string, data []byte) error {
-	if err := s.begin(ctx, "put", key); err != nil {
-		return err
-	}
-	if err := s.publish(key, data, false); err != nil {
-		return s.opErr("put", key, err)
-	}
-	return nil
+	return s.put(ctx, "put", key, false, writeBytes(data))
+}
+
+// PutStream implements Store: like Put, with the bytes write writes going
+// through a streamBuffer-sized buffer into the temporary file. Writes fail
+// once ctx is done, and the file is published only if write returned nil
+// and ctx is still live.
+func (s *FileStore) PutStream(ctx context.Context, key string, write func(w io.Writer) error) error {
+	return s.put(ctx, "put", key, false, func(f *os.File) error {
+		bw := bufio.NewWriterSize(ctxWriter{ctx: ctx, w: f}, streamBuffer)
+		if err := write(bw); err != nil {
+			return err
+		}
+		return bw.Flush()
+	})
 }
 
 // PutIfAbsent implements Store: temp file, fsync, link(2) to the final name
 // (EEXIST means another writer won: ErrPreconditionFailed), temp removed.
 func (s *FileStore) PutIfAbsent(ctx context.Context, key string, data []byte) error {
-	if err := s.begin(ctx, "put-if-absent", key); err != nil {
+	return s.put(ctx, "put-if-absent", key, true, writeBytes(data))
+}
+
+// streamBuffer is the write buffer of PutStream.
+const streamBuffer = 256 << 10
+
+func writeBytes(data []byte) func(*os.File) error {
+	return func(f *os.File) error {
+		_, err := f.Write(data)
 		return err
 	}
-	if err := s.publish(key, data, true); err != nil {
-		return s.opErr("put-if-absent", key, err)
+}
+
+// ctxWriter fails writes once ctx is done.
+type ctxWriter struct {
+	ctx context.Context //nolint:containedctx // io.Writer has no context parameter
+	w   io.Writer
+}
+
+func (c ctxWriter) Write(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.w.Write(p)
+}
+
+// put is every write of the file store: fill writes the content into a new
+// temporary file in the target directory, which is fsynced and published
+// under key by rename(2) (or link(2) when exclusive).
+func (s *FileStore) put(ctx context.Context, op, key string, exclusive bool, fill func(*os.File) error) error {
+	if err := s.begin(ctx, op, key); err != nil {
+		return err
+	}
+	if err := s.publish(ctx, key, exclusive, fill); err != nil {
+		return s.opErr(op, key, err)
 	}
 	return nil
 }
 
-func (s *FileStore) publish(key string, data []byte, exclusive bool) (err error) {
+func (s *FileStore) publish(ctx context.Context, key string, exclusive bool, fill func(*os.File) error) (err error) {
 	final := s.path(key)
 	dir := filepath.Dir(final)
 	tmp, err := createTemp(dir)
@@ -183,22 +223,30 @@ func (s *FileStore) publish(key string, data []byte, exclusive bool) (err error)
 		return err
 	}
 	tmpName := tmp.Name()
-	// The temp name is always removed: after rename it no longer exists,
-	// after link it is the second name of the published file.
+	closed := false
+	// The temp name is always removed (also when fill panics): after
+	// rename it no longer exists, after link it is the second name of the
+	// published file, after a failure it is the only one.
 	defer func() {
+		if !closed {
+			_ = tmp.Close()
+		}
 		if rmErr := os.Remove(tmpName); rmErr != nil && !errors.Is(rmErr, fs.ErrNotExist) && err == nil {
 			err = fmt.Errorf("remove temp file: %w", rmErr)
 		}
 	}()
-	if _, err = tmp.Write(data); err != nil {
-		tmp.Close()
+	if err = fill(tmp); err != nil {
 		return err
 	}
 	if err = tmp.Sync(); err != nil {
-		tmp.Close()
 		return err
 	}
+	closed = true
 	if err = tmp.Close(); err != nil {
+		return err
+	}
+	// A write whose context ended is not published.
+	if err = ctx.Err(); err != nil {
 		return err
 	}
 	if exclusive {

@@ -64,6 +64,15 @@ type Store interface {
 	Stat(ctx context.Context, key string) (ObjectInfo, error)
 	// Put writes (or overwrites) the object. Readers never see a partial object.
 	Put(ctx context.Context, key string, data []byte) error
+	// PutStream writes (or overwrites) key with what write writes. The object
+	// becomes visible, whole, only when write returns nil and the upload
+	// completes; if write returns an error (or ctx ends) nothing is visible
+	// (an existing object keeps its old content) and no temporary file or
+	// partial upload is left. Memory does not depend on the object size
+	// (FileStore: temp file + fsync + rename; BlobStore: blob.Writer,
+	// aborted by cancelling its context). write must not keep w after it
+	// returns; the error it returns is wrapped in the result.
+	PutStream(ctx context.Context, key string, write func(w io.Writer) error) error
 	// PutIfAbsent creates the object only if no object exists at key; exactly one
 	// of several concurrent callers succeeds, the others get ErrPreconditionFailed.
 	PutIfAbsent(ctx context.Context, key string, data []byte) error

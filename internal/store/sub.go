@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"io"
 	"iter"
 	"strings"
 )
@@ -50,6 +51,13 @@ func (s *subStore) Put(ctx context.Context, key string, data []byte) error {
 		return &OpError{Op: "put", URL: s.URL(), Key: key, Err: err}
 	}
 	return s.st.Put(ctx, s.prefix+key, data)
+}
+
+func (s *subStore) PutStream(ctx context.Context, key string, write func(w io.Writer) error) error {
+	if err := ValidateKey(key); err != nil {
+		return &OpError{Op: "put", URL: s.URL(), Key: key, Err: err}
+	}
+	return s.st.PutStream(ctx, s.prefix+key, write)
 }
 
 func (s *subStore) PutIfAbsent(ctx context.Context, key string, data []byte) error {

@@ -4,10 +4,12 @@
 //
 //   - transient errors on reads (Get, Open, Stat, ReaderAt.ReadAt), lists
 //     (at the start or part-way through a listing) and writes (Put,
-//     PutIfAbsent, Delete), each with its own probability;
-//   - the lost response: Put or PutIfAbsent succeeds on the inner store but
-//     the caller gets an error, as when a connection drops after the server
-//     committed the write. A PutIfAbsent retry then sees
+//     PutIfAbsent, Delete; PutStream at the start or part-way through the
+//     stream, which the inner store then aborts), each with its own
+//     probability;
+//   - the lost response: Put, PutStream or PutIfAbsent succeeds on the inner
+//     store but the caller gets an error, as when a connection drops after
+//     the server committed the write. A PutIfAbsent retry then sees
 //     ErrPreconditionFailed for its own object;
 //   - latency (uniform in [0, MaxLatency]) with a probability, honouring the
 //     context.

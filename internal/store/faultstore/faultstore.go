@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"iter"
 	"math/rand/v2"
 	"sync"
@@ -30,9 +31,12 @@ const (
 	OpRead Op = iota
 	// OpList: List (the error may come part-way through the listing).
 	OpList
-	// OpWrite: Put, PutIfAbsent, Delete failing before reaching the store.
+	// OpWrite: Put, PutIfAbsent, Delete failing before reaching the store;
+	// PutStream failing before or part-way through the stream (nothing is
+	// published).
 	OpWrite
-	// OpLostResponse: Put or PutIfAbsent landing, then reporting an error.
+	// OpLostResponse: Put, PutStream or PutIfAbsent landing, then reporting
+	// an error.
 	OpLostResponse
 	numOps
 )
@@ -255,6 +259,57 @@ func (s *Store) Put(ctx context.Context, key string, data []byte) error {
 		return injected("put", key, ErrLostResponse)
 	}
 	return nil
+}
+
+// PutStream implements store.Store. A write fault comes either before
+// anything reaches the inner store or part-way through the stream: one of
+// the first writes to w fails (or, if write writes less, the stream fails
+// when write returns), and the inner PutStream sees the error, so the
+// object is not published. A lost response comes after the inner write
+// landed.
+func (s *Store) PutStream(ctx context.Context, key string, write func(w io.Writer) error) error {
+	if err := s.delay(ctx); err != nil {
+		return fmt.Errorf("put %q: %w", key, err)
+	}
+	failAfter := -1
+	if s.fault(OpWrite) {
+		failAfter = s.intn(4) // 0: before the inner store is reached
+		if failAfter == 0 {
+			return injected("put", key, ErrInjected)
+		}
+	}
+	err := s.inner.PutStream(ctx, key, func(w io.Writer) error {
+		if failAfter < 0 {
+			return write(w)
+		}
+		fw := &faultWriter{w: w, left: failAfter - 1, err: injected("put", key, ErrInjected)}
+		if err := write(fw); err != nil {
+			return err
+		}
+		return fw.err // the fault point was not reached: fail at the end
+	})
+	if err != nil {
+		return err
+	}
+	if s.fault(OpLostResponse) {
+		return injected("put", key, ErrLostResponse)
+	}
+	return nil
+}
+
+// faultWriter passes left writes through, then fails every write with err.
+type faultWriter struct {
+	w    io.Writer
+	left int
+	err  error
+}
+
+func (f *faultWriter) Write(p []byte) (int, error) {
+	if f.left <= 0 {
+		return 0, f.err
+	}
+	f.left--
+	return f.w.Write(p)
 }
 
 // PutIfAbsent implements store.Store.

@@ -1,10 +1,15 @@
 package faultstore_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -273,4 +278,76 @@ func TestRetryLoopConvergesUnderFaults(t *testing.T) {
 		t.Fatalf("%d versions written, want 100", len(got))
 	}
 	t.Logf("faults injected: %+v", c)
+}
+
+// TestPutStreamFaults: an injected PutStream fault, before or part-way
+// through the stream, never publishes anything, leaves no temporary file,
+// and is retryable; a lost response lands.
+func TestPutStreamFaults(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	inner, err := store.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := faultstore.New(inner, faultstore.Options{Seed: 7})
+	key := "_delta_log/00000000000000000009.checkpoint.parquet"
+	if err := inner.Put(ctx, key, []byte("old")); err != nil {
+		t.Fatal(err)
+	}
+	chunk := bytes.Repeat([]byte("c"), 1000)
+	calls, wrote := 0, 0
+	write := func(w io.Writer) error {
+		calls++
+		for range 5 {
+			if _, err := w.Write(chunk); err != nil {
+				return err
+			}
+			wrote++
+		}
+		return nil
+	}
+	for i := range 40 {
+		fs.FailNext(faultstore.OpWrite, 1)
+		err := fs.PutStream(ctx, key, write)
+		if !faultstore.IsInjected(err) || !store.IsRetryable(err) || errors.Is(err, faultstore.ErrLostResponse) {
+			t.Fatalf("attempt %d: err = %v, want a retryable injected write fault", i, err)
+		}
+		if got, err := inner.Get(ctx, key); err != nil || string(got) != "old" {
+			t.Fatalf("attempt %d: object changed by a failed stream: %.20q, %v", i, got, err)
+		}
+	}
+	// Both fault points were drawn: some attempts never called write, some
+	// failed after a few chunks.
+	if calls == 0 || calls == 40 || wrote == 0 {
+		t.Errorf("write called %d times (%d chunks) in 40 faulted attempts: want faults both before and during the stream", calls, wrote)
+	}
+	ents, err := os.ReadDir(filepath.Join(dir, "_delta_log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), store.TempPrefix) {
+			t.Errorf("temporary file left: %s", e.Name())
+		}
+	}
+	if c := fs.Counts(); c.WriteErrors != 40 {
+		t.Errorf("Counts = %+v, want 40 write errors", c)
+	}
+
+	fs.FailNext(faultstore.OpLostResponse, 1)
+	err = fs.PutStream(ctx, key, write)
+	if !errors.Is(err, faultstore.ErrLostResponse) || !store.IsRetryable(err) {
+		t.Fatalf("lost response: err = %v", err)
+	}
+	if got, _ := inner.Get(ctx, key); !bytes.Equal(got, bytes.Repeat(chunk, 5)) {
+		t.Fatalf("lost-response PutStream did not land (%d bytes)", len(got))
+	}
+	// Without faults the stream goes through.
+	if err := fs.PutStream(ctx, key, func(w io.Writer) error { _, err := w.Write([]byte("new")); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := inner.Get(ctx, key); string(got) != "new" {
+		t.Fatalf("Get = %q", got)
+	}
 }

@@ -3,10 +3,13 @@ package storetest
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -44,6 +47,10 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("Canceled", func(t *testing.T) { testCanceled(t, open(t)) })
 	t.Run("PutIfAbsent", func(t *testing.T) { testPutIfAbsent(t, open(t)) })
 	t.Run("PutIfAbsentRace", func(t *testing.T) { testPutIfAbsentRace(t, open(t)) })
+	t.Run("PutStream", func(t *testing.T) { testPutStream(t, open(t)) })
+	t.Run("PutStreamError", func(t *testing.T) { testPutStreamError(t, open(t)) })
+	t.Run("PutStreamCanceled", func(t *testing.T) { testPutStreamCanceled(t, open(t)) })
+	t.Run("PutStreamLarge", func(t *testing.T) { testPutStreamLarge(t, open(t)) })
 }
 
 func ctxOf(t *testing.T) context.Context { return t.Context() }
@@ -454,4 +461,286 @@ func testPutIfAbsentRace(t *testing.T, st store.Store) {
 		}
 	}
 	t.Logf("%d rounds x %d writers: exactly one winner each round", RaceRounds, RaceWriters)
+}
+
+// checkAbsent fails t unless key is missing (Get and Stat say ErrNotExist).
+func checkAbsent(t *testing.T, st store.Store, key, when string) {
+	t.Helper()
+	if _, err := st.Stat(ctxOf(t), key); !errors.Is(err, store.ErrNotExist) {
+		t.Errorf("%s: Stat(%q) err = %v, want ErrNotExist", when, key, err)
+	}
+	if data, err := st.Get(ctxOf(t), key); !errors.Is(err, store.ErrNotExist) {
+		t.Errorf("%s: Get(%q) = %d bytes, %v; want ErrNotExist", when, key, len(data), err)
+	}
+}
+
+// checkContent fails t unless key holds exactly want.
+func checkContent(t *testing.T, st store.Store, key string, want []byte, when string) {
+	t.Helper()
+	got, err := st.Get(ctxOf(t), key)
+	if err != nil {
+		t.Errorf("%s: Get(%q): %v", when, key, err)
+		return
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s: Get(%q) = %d bytes %.40q, want %d bytes %.40q", when, key, len(got), got, len(want), want)
+	}
+	info, err := st.Stat(ctxOf(t), key)
+	if err != nil || info.Size != int64(len(want)) {
+		t.Errorf("%s: Stat(%q) = %+v, %v; want size %d", when, key, info, err, len(want))
+	}
+}
+
+// checkNoTemps fails t if a file store's directory holds temporary files
+// (List never shows them, so the directory itself is read).
+func checkNoTemps(t *testing.T, st store.Store) {
+	t.Helper()
+	for { // look through wrappers (faultstore)
+		w, ok := st.(interface{ Inner() store.Store })
+		if !ok {
+			break
+		}
+		st = w.Inner()
+	}
+	fst, ok := st.(interface{ Root() string })
+	if !ok {
+		return
+	}
+	var left []string
+	err := fs.WalkDir(os.DirFS(fst.Root()), ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if strings.HasPrefix(d.Name(), store.TempPrefix) {
+			left = append(left, p)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("walk %s: %v", fst.Root(), err)
+	}
+	if len(left) > 0 {
+		t.Errorf("temporary files left behind: %q", left)
+	}
+}
+
+// streamChunks writes chunks to w one Write at a time, calling between
+// (when non-nil) after each chunk.
+func streamChunks(w io.Writer, chunks [][]byte, between func(i int)) error {
+	for i, c := range chunks {
+		if _, err := w.Write(c); err != nil {
+			return err
+		}
+		if between != nil {
+			between(i)
+		}
+	}
+	return nil
+}
+
+func testPutStream(t *testing.T, st store.Store) {
+	ctx := ctxOf(t)
+	key := "_delta_log/00000000000000000010.checkpoint.parquet"
+	chunks := [][]byte{[]byte("PAR1"), bytes.Repeat([]byte("abc"), 100_000), nil, []byte("tail PAR1")}
+	want := bytes.Join(chunks, nil)
+
+	// A new key stays invisible until the stream is complete.
+	calls := 0
+	err := st.PutStream(ctx, key, func(w io.Writer) error {
+		calls++
+		checkAbsent(t, st, key, "new key, before the first write")
+		return streamChunks(w, chunks, func(i int) {
+			checkAbsent(t, st, key, fmt.Sprintf("new key, after chunk %d", i))
+		})
+	})
+	if err != nil {
+		t.Fatalf("PutStream: %v", err)
+	}
+	if calls != 1 {
+		t.Fatalf("write called %d times, want 1", calls)
+	}
+	checkContent(t, st, key, want, "after PutStream")
+
+	// An overwrite keeps the old content visible until it completes, and
+	// leaves no stale tail of a longer old object.
+	newer := []byte("short replacement")
+	err = st.PutStream(ctx, key, func(w io.Writer) error {
+		return streamChunks(w, [][]byte{newer[:5], newer[5:]}, func(i int) {
+			checkContent(t, st, key, want, fmt.Sprintf("overwrite, after chunk %d", i))
+		})
+	})
+	if err != nil {
+		t.Fatalf("PutStream overwrite: %v", err)
+	}
+	checkContent(t, st, key, newer, "after overwrite")
+
+	// Nothing written: an empty object. A deep key creates its directories.
+	if err := st.PutStream(ctx, "a/b/c/empty", func(io.Writer) error { return nil }); err != nil {
+		t.Fatalf("PutStream empty: %v", err)
+	}
+	checkContent(t, st, "a/b/c/empty", nil, "empty stream")
+
+	// Invalid keys and a context ended before the call fail without
+	// calling write.
+	for _, bad := range []string{"", "/abs", "a/../b", "dir/"} {
+		err := st.PutStream(ctx, bad, func(io.Writer) error {
+			t.Errorf("PutStream(%q) called write", bad)
+			return nil
+		})
+		if !errors.Is(err, store.ErrInvalidKey) {
+			t.Errorf("PutStream(%q): err = %v, want ErrInvalidKey", bad, err)
+		}
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	err = st.PutStream(cctx, "canceled", func(w io.Writer) error {
+		_, err := w.Write([]byte("x"))
+		return err
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("PutStream with a canceled context: err = %v, want context.Canceled", err)
+	}
+	checkAbsent(t, st, "canceled", "PutStream with a canceled context")
+
+	if got := Keys(t, st, "", ""); !slices.Equal(got, []string{key, "a/b/c/empty"}) {
+		t.Errorf("List = %q", got)
+	}
+	checkNoTemps(t, st)
+}
+
+var errStreamBoom = errors.New("storetest: the writer failed")
+
+func testPutStreamError(t *testing.T, st store.Store) {
+	ctx := ctxOf(t)
+	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
+	// 12 MiB: more than one part of an S3 multipart upload, so an abort
+	// after parts were uploaded is exercised too.
+	chunks := slices.Repeat([][]byte{big}, 12)
+	fail := func(w io.Writer) error {
+		if err := streamChunks(w, append(chunks, big[:1000]), nil); err != nil {
+			return err
+		}
+		return fmt.Errorf("encode: %w", errStreamBoom)
+	}
+
+	// A failing write of a new key leaves no object.
+	err := st.PutStream(ctx, "new/obj", fail)
+	if !errors.Is(err, errStreamBoom) {
+		t.Fatalf("PutStream with a failing write: err = %v, want it to wrap the writer's error", err)
+	}
+	if !strings.Contains(err.Error(), "new/obj") {
+		t.Errorf("error %q does not name the key", err)
+	}
+	checkAbsent(t, st, "new/obj", "after a failed PutStream")
+
+	// A failing overwrite keeps the old content.
+	old := []byte("old content")
+	mustPut(t, st, "kept", old)
+	if err := st.PutStream(ctx, "kept", fail); !errors.Is(err, errStreamBoom) {
+		t.Fatalf("failing overwrite: err = %v", err)
+	}
+	checkContent(t, st, "kept", old, "after a failed overwrite")
+
+	// A write that fails before writing anything.
+	if err := st.PutStream(ctx, "kept", func(io.Writer) error { return errStreamBoom }); !errors.Is(err, errStreamBoom) {
+		t.Fatalf("failing empty write: err = %v", err)
+	}
+	checkContent(t, st, "kept", old, "after a failed empty write")
+
+	if got := Keys(t, st, "", ""); !slices.Equal(got, []string{"kept"}) {
+		t.Errorf("List after failed streams = %q, want only %q", got, "kept")
+	}
+	checkNoTemps(t, st)
+}
+
+func testPutStreamCanceled(t *testing.T, st store.Store) {
+	chunk := bytes.Repeat([]byte("z"), 256<<10)
+	old := []byte("before")
+	mustPut(t, st, "over", old)
+	for _, c := range []struct {
+		name, key string
+		ignore    bool // write ignores the failure and returns nil
+	}{
+		{"new key", "fresh", false},
+		{"overwrite", "over", false},
+		{"write returns nil", "fresh2", true},
+		{"overwrite, write returns nil", "over", true},
+	} {
+		ctx, cancel := context.WithCancel(ctxOf(t))
+		err := st.PutStream(ctx, c.key, func(w io.Writer) error {
+			err := streamChunks(w, [][]byte{chunk, chunk, chunk, chunk}, func(i int) {
+				if i == 1 {
+					cancel()
+				}
+			})
+			if c.ignore {
+				return nil
+			}
+			if err == nil {
+				err = ctx.Err()
+			}
+			return err
+		})
+		cancel()
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("%s: PutStream canceled during the write: err = %v, want context.Canceled", c.name, err)
+		}
+		if c.key == "over" {
+			checkContent(t, st, c.key, old, c.name)
+		} else {
+			checkAbsent(t, st, c.key, c.name)
+		}
+	}
+	if got := Keys(t, st, "", ""); !slices.Equal(got, []string{"over"}) {
+		t.Errorf("List after canceled streams = %q", got)
+	}
+	checkNoTemps(t, st)
+}
+
+// PutStreamLargeSize is the size of the large streamed object.
+const PutStreamLargeSize = 64 << 20
+
+func testPutStreamLarge(t *testing.T, st store.Store) {
+	ctx := ctxOf(t)
+	const chunkSize = 1 << 20
+	chunk := make([]byte, chunkSize)
+	for i := range chunk {
+		chunk[i] = byte(i*31 + i>>8)
+	}
+	h := sha256.New()
+	err := st.PutStream(ctx, "big/object.bin", func(w io.Writer) error {
+		for i := range PutStreamLargeSize / chunkSize {
+			binary.BigEndian.PutUint64(chunk, uint64(i)) // every chunk differs
+			h.Write(chunk)
+			if _, err := w.Write(chunk); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("PutStream of %d MiB: %v", PutStreamLargeSize>>20, err)
+	}
+	want := h.Sum(nil)
+	r, err := st.Open(ctx, "big/object.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if r.Size() != PutStreamLargeSize {
+		t.Fatalf("Size = %d, want %d", r.Size(), PutStreamLargeSize)
+	}
+	h.Reset()
+	buf := make([]byte, 4<<20)
+	for off := int64(0); off < PutStreamLargeSize; off += int64(len(buf)) {
+		n, err := r.ReadAt(buf, off)
+		if err != nil && !(errors.Is(err, io.EOF) && off+int64(n) == PutStreamLargeSize) {
+			t.Fatalf("ReadAt(%d): %v", off, err)
+		}
+		h.Write(buf[:n])
+	}
+	if got := h.Sum(nil); !bytes.Equal(got, want) {
+		t.Fatalf("streamed object read back with a different SHA-256")
+	}
+	checkNoTemps(t, st)
 }
