@@ -29,15 +29,16 @@ func load300k(b *testing.B) (string, int64, int) {
 		}
 	}
 	s := replayJSON(b, dir, last)
-	d := CheckpointData{Protocol: s.protocol, Metadata: s.metadata}
+	adds := make([]*Add, 0, len(s.adds))
 	for _, a := range s.adds {
-		d.Adds = append(d.Adds, a)
+		adds = append(adds, a)
 	}
+	d := CheckpointData{Protocol: s.protocol, Metadata: s.metadata, Files: filesOf(adds, nil)}
 	st := openTestStore(b, dir)
 	if _, err := WriteCheckpoint(context.Background(), st, last, d); err != nil {
 		b.Fatal(err)
 	}
-	return dir, last, len(d.Adds)
+	return dir, last, len(adds)
 }
 
 // BenchmarkReadCheckpoint300k reads a checkpoint of 300,000 adds (the

@@ -15,14 +15,18 @@ import (
 	"github.com/kappa-lake/kappa/internal/store"
 )
 
-// wholeFileLimit is the size up to which a checkpoint Parquet file is read
-// with one request into memory; larger files are read through the store's
-// ReaderAt with large buffered reads, so memory stays bounded.
+// wholeFileLimit is the size up to which ReadCheckpoint reads a checkpoint
+// Parquet file with one request into memory; larger files are read through
+// the store's ReaderAt with large buffered reads, so memory stays bounded.
 const wholeFileLimit = 64 << 20
 
 // remoteReadBuffer is the read buffer size for checkpoint files read through
 // a ReaderAt (one range request per buffer fill and column).
 const remoteReadBuffer = 1 << 20
+
+// stateReadBuffer is the read buffer size of ReadCheckpointState: it reads a
+// few small columns, never the whole file.
+const stateReadBuffer = 64 << 10
 
 // ReadCheckpoint yields the actions of a checkpoint: every part of a classic
 // (single-file or multi-part) V1 checkpoint in order, or a V2 checkpoint
@@ -45,6 +49,31 @@ const remoteReadBuffer = 1 << 20
 // Errors from malformed files wrap ErrCorruptLog and name the file; the
 // iteration stops at the first error.
 func ReadCheckpoint(ctx context.Context, st store.Store, parts []LogFile, schema func() *StructType) iter.Seq2[Action, error] {
+	return readCheckpoint(ctx, st, parts, schema, false)
+}
+
+// ReadCheckpointState yields only the protocol, metaData, txn and
+// domainMetadata actions of a checkpoint (and checkpointMetadata), never its
+// file actions, in file order: the table state a writer needs. It does not
+// read sidecars, skips row groups whose footer statistics show those
+// columns all null, and reads only those columns, through the store's
+// ReaderAt with a small buffer, so memory and I/O do not grow with the
+// number of files in the table. A V2 JSON checkpoint is read whole (its
+// file actions, if any, are parsed and dropped). Errors are those of
+// ReadCheckpoint.
+func ReadCheckpointState(ctx context.Context, st store.Store, parts []LogFile) iter.Seq2[Action, error] {
+	return readCheckpoint(ctx, st, parts, nil, true)
+}
+
+// isStateAction reports whether a is one of the actions ReadCheckpointState
+// yields.
+func isStateAction(a Action) bool {
+	return a.Protocol != nil || a.MetaData != nil || a.Txn != nil ||
+		a.DomainMetadata != nil || a.CheckpointMetadata != nil
+}
+
+// readCheckpoint is ReadCheckpoint, or ReadCheckpointState when stateOnly.
+func readCheckpoint(ctx context.Context, st store.Store, parts []LogFile, schema func() *StructType, stateOnly bool) iter.Seq2[Action, error] {
 	return func(yield func(Action, error) bool) {
 		var sidecars []*Sidecar
 		var seenMeta *Metadata
@@ -63,6 +92,9 @@ func ReadCheckpoint(ctx context.Context, st store.Store, parts []LogFile, schema
 			return tableSchema
 		}
 		emit := func(a Action) bool {
+			if stateOnly && !isStateAction(a) {
+				return true // a JSON part's file and sidecar actions
+			}
 			if a.Sidecar != nil {
 				sidecars = append(sidecars, a.Sidecar)
 			}
@@ -80,7 +112,7 @@ func ReadCheckpoint(ctx context.Context, st store.Store, parts []LogFile, schema
 			if strings.HasSuffix(p.Key, ".json") {
 				err = readJSONCheckpoint(ctx, st, p.Key, emit)
 			} else {
-				err = readParquetCheckpoint(ctx, st, p.Key, schemaHint, emit)
+				err = readParquetCheckpoint(ctx, st, p.Key, schemaHint, stateOnly, emit)
 			}
 			if errors.Is(err, errStop) {
 				return
@@ -90,12 +122,12 @@ func ReadCheckpoint(ctx context.Context, st store.Store, parts []LogFile, schema
 				return
 			}
 		}
-		for _, sc := range sidecars {
+		for _, sc := range sidecars { // none when stateOnly
 			key, err := sidecarKey(sc.Path)
 			if err != nil {
 				err = fmt.Errorf("read checkpoint %s: %w", parts[len(parts)-1].Key, err)
 			} else {
-				err = readParquetCheckpoint(ctx, st, key, schemaHint, func(a Action) bool {
+				err = readParquetCheckpoint(ctx, st, key, schemaHint, false, func(a Action) bool {
 					if a.Sidecar != nil || a.CheckpointMetadata != nil {
 						return true // sidecars hold file actions only
 					}
@@ -154,8 +186,12 @@ func readJSONCheckpoint(ctx context.Context, st store.Store, key string, emit fu
 	return nil
 }
 
-// openParquet opens a checkpoint Parquet file from the store.
-func openParquet(ctx context.Context, st store.Store, key string) (*parquet.File, func(), error) {
+// openParquet opens a checkpoint Parquet file from the store. A file of at
+// most wholeFileLimit bytes (stateReadBuffer when small is set) is read into
+// memory with one request; a larger one is read through the store's
+// ReaderAt with a read buffer of remoteReadBuffer bytes (stateReadBuffer
+// when small), the footer with one request from the end.
+func openParquet(ctx context.Context, st store.Store, key string, small bool) (*parquet.File, func(), error) {
 	r, err := st.Open(ctx, key)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read checkpoint %s: %w", key, err)
@@ -164,7 +200,12 @@ func openParquet(ctx context.Context, st store.Store, key string) (*parquet.File
 	var ra io.ReaderAt = ctxReaderAt{ctx: ctx, r: r}
 	opts := []parquet.FileOption{parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true)}
 	closer := func() { _ = r.Close() }
-	if size <= wholeFileLimit {
+	whole, buffer := int64(wholeFileLimit), remoteReadBuffer
+	if small {
+		whole, buffer = stateReadBuffer, stateReadBuffer
+	}
+	switch {
+	case size <= whole:
 		buf := make([]byte, size)
 		if _, err := r.ReadAt(buf, 0); err != nil && !errors.Is(err, io.EOF) {
 			_ = r.Close()
@@ -172,8 +213,8 @@ func openParquet(ctx context.Context, st store.Store, key string) (*parquet.File
 		}
 		_ = r.Close()
 		ra, closer = bytes.NewReader(buf), func() {}
-	} else {
-		opts = append(opts, parquet.ReadBufferSize(remoteReadBuffer))
+	default:
+		opts = append(opts, parquet.ReadBufferSize(buffer), parquet.OptimisticRead(true))
 	}
 	f, err := parquet.OpenFile(ra, size, opts...)
 	if err != nil {
@@ -196,7 +237,9 @@ func (c ctxReaderAt) ReadAt(p []byte, off int64) (int, error) {
 	return c.r.ReadAt(p, off)
 }
 
-func readParquetCheckpoint(ctx context.Context, st store.Store, key string, schema func() *StructType, emit func(Action) bool) (err error) {
+// readParquetCheckpoint decodes the actions of one checkpoint Parquet file
+// (only the table-state actions when stateOnly) and passes them to emit.
+func readParquetCheckpoint(ctx context.Context, st store.Store, key string, schema func() *StructType, stateOnly bool, emit func(Action) bool) (err error) {
 	defer func() {
 		// parquet-go may panic on malformed input (also in OpenFile); never
 		// let it escape.
@@ -204,14 +247,14 @@ func readParquetCheckpoint(ctx context.Context, st store.Store, key string, sche
 			err = fmt.Errorf("read checkpoint %s: %w: %v", key, ErrCorruptLog, r)
 		}
 	}()
-	f, closer, err := openParquet(ctx, st, key)
+	f, closer, err := openParquet(ctx, st, key, stateOnly)
 	if err != nil {
 		return err
 	}
 	defer closer()
 	root := f.Root()
 	for gi, rg := range f.RowGroups() {
-		if err := readRowGroup(ctx, root, rg, schema, emit); err != nil {
+		if err := readRowGroup(ctx, root, rg, schema, stateOnly, emit); err != nil {
 			if errors.Is(err, errStop) {
 				return err
 			}
@@ -296,15 +339,21 @@ func (r *rowGroupReader) intern(b []byte) string {
 	return s
 }
 
-func readRowGroup(ctx context.Context, root *parquet.Column, rg parquet.RowGroup, schema func() *StructType, emit func(Action) bool) error {
+// readRowGroup decodes the actions of one row group (only the table-state
+// actions when stateOnly). Each action kind's decoder is built only if the
+// footer statistics do not show its key column all null; a row group
+// without any is skipped without reading anything.
+func readRowGroup(ctx context.Context, root *parquet.Column, rg parquet.RowGroup, schema func() *StructType, stateOnly bool, emit func(Action) bool) error {
 	r := &rowGroupReader{rg: rg, interned: map[string]string{}, pvCache: map[string]*string{}, schema: schema}
 	defer r.close()
 	var decs []actionDecoder
-	if d := newAddDecoder(r, child(root, "add")); d != nil {
-		decs = append(decs, d)
-	}
-	if d := newRemoveDecoder(r, child(root, "remove")); d != nil {
-		decs = append(decs, d)
+	if !stateOnly {
+		if d := newAddDecoder(r, child(root, "add")); d != nil {
+			decs = append(decs, d)
+		}
+		if d := newRemoveDecoder(r, child(root, "remove")); d != nil {
+			decs = append(decs, d)
+		}
 	}
 	if d := newTxnDecoder(r, child(root, "txn")); d != nil {
 		decs = append(decs, d)
@@ -321,8 +370,13 @@ func readRowGroup(ctx context.Context, root *parquet.Column, rg parquet.RowGroup
 	if d := newCheckpointMetadataDecoder(r, child(root, "checkpointMetadata")); d != nil {
 		decs = append(decs, d)
 	}
-	if d := newSidecarDecoder(r, child(root, "sidecar")); d != nil {
-		decs = append(decs, d)
+	if !stateOnly {
+		if d := newSidecarDecoder(r, child(root, "sidecar")); d != nil {
+			decs = append(decs, d)
+		}
+	}
+	if len(decs) == 0 {
+		return nil
 	}
 	n := rg.NumRows()
 	for row := int64(0); row < n; row++ {

@@ -258,24 +258,29 @@ func pvString(m map[string]*string) string {
 	return strings.Join(parts, ",")
 }
 
+// checkpointFixtures are fixture tables with checkpoints of every kind
+// (classic, multi-part, V2 JSON and Parquet with sidecars) by Spark,
+// delta-rs and the kernel.
+var checkpointFixtures = [][]string{
+	{"delta-golden", "checkpoint", "delta"},
+	{"delta-golden", "multi-part-checkpoint", "delta"},
+	{"delta-golden", "v2-checkpoint-json", "delta"},
+	{"delta-golden", "v2-checkpoint-parquet", "delta"},
+	{"delta-golden", "dv-partitioned-with-checkpoint", "delta"},
+	{"delta-rs", "delta-1.2.1-only-struct-stats"},
+	{"delta-rs", "simple_table_with_checkpoint"},
+	{"delta-rs", "checkpoint-v2-table"},
+	{"delta-kernel", "v2-checkpoints-json-with-last-checkpoint"},
+	{"delta-kernel", "v2-classic-checkpoint-parquet"},
+	{"delta-kernel", "v2-classic-parquet-struct-stats-only"},
+	{"delta-kernel", "v1-multi-part-struct-stats-only"},
+	{"delta-kernel", "parsed-stats"},
+	{"delta-kernel", "app-txn-checkpoint"},
+	{"delta-kernel", "with_checkpoint_no_last_checkpoint"},
+}
+
 func TestReadCheckpointFixtures(t *testing.T) {
-	tables := [][]string{
-		{"delta-golden", "checkpoint", "delta"},
-		{"delta-golden", "multi-part-checkpoint", "delta"},
-		{"delta-golden", "v2-checkpoint-json", "delta"},
-		{"delta-golden", "v2-checkpoint-parquet", "delta"},
-		{"delta-golden", "dv-partitioned-with-checkpoint", "delta"},
-		{"delta-rs", "delta-1.2.1-only-struct-stats"},
-		{"delta-rs", "simple_table_with_checkpoint"},
-		{"delta-rs", "checkpoint-v2-table"},
-		{"delta-kernel", "v2-checkpoints-json-with-last-checkpoint"},
-		{"delta-kernel", "v2-classic-checkpoint-parquet"},
-		{"delta-kernel", "v2-classic-parquet-struct-stats-only"},
-		{"delta-kernel", "v1-multi-part-struct-stats-only"},
-		{"delta-kernel", "parsed-stats"},
-		{"delta-kernel", "app-txn-checkpoint"},
-		{"delta-kernel", "with_checkpoint_no_last_checkpoint"},
-	}
+	tables := checkpointFixtures
 	for _, tbl := range tables {
 		t.Run(strings.Join(tbl, "/"), func(t *testing.T) {
 			dir := testutil.Testdata(t, tbl...)

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"iter"
 	"math"
 	"math/big"
 	"reflect"
@@ -25,14 +28,21 @@ type CheckpointData struct {
 	Metadata       *Metadata
 	Txns           []*Txn
 	DomainMetadata []*DomainMetadata
-	Adds           []*Add
-	// Removes are the tombstones still within their retention period; they
-	// are written with their deletionTimestamp so VACUUM can honour it.
-	Removes []*Remove
+	// Files yields the add actions and the tombstones (remove actions) to
+	// write, in any order; nil means none. An error stops the write.
+	// Tombstones are those still within their retention period; they are
+	// written with their deletionTimestamp so VACUUM can honour it. Files is
+	// iterated once, while the checkpoint is being written.
+	Files iter.Seq2[Action, error]
 }
 
+// ErrNotFileAction is returned by WriteCheckpoint when CheckpointData.Files
+// yields an action that is neither an add nor a remove.
+var ErrNotFileAction = errors.New("checkpoint file action is neither add nor remove")
+
 // CheckpointRowGroupRows bounds the rows of one row group of a written
-// checkpoint so readers can stream it.
+// checkpoint so readers can stream it; it is also what the writer holds in
+// memory.
 const CheckpointRowGroupRows = 20000
 
 // checkpointRowGroupRows is CheckpointRowGroupRows; tests lower it.
@@ -42,14 +52,21 @@ var checkpointRowGroupRows int64 = CheckpointRowGroupRows
 // _delta_log/<version>.checkpoint.parquet of d (atomically, overwriting an
 // existing one) and then _last_checkpoint, which it returns.
 //
+// The file is streamed to the store (Store.PutStream) one row group of
+// CheckpointRowGroupRows rows at a time, so memory does not grow with the
+// number of files: d.Files is consumed as it is written. Rows come in the
+// order protocol, metaData, txns, domainMetadata, then the file actions as
+// Files yields them. If Files yields an error, or ctx ends, nothing is
+// published.
+//
 // The file follows Spark's checkpoint schema, so Spark, delta-rs and DuckDB
 // read it: optional struct columns txn, add, remove, metaData, protocol (and
 // domainMetadata when d has any). add carries the stats JSON string and,
 // unless the table sets delta.checkpoint.writeStatsAsStruct=false, the typed
 // add.stats_parsed (numRecords, minValues, maxValues, nullCount,
-// tightBounds, mirroring the table schema by physical column name) and
-// add.partitionValues_parsed. delta.checkpoint.writeStatsAsJson=false drops
-// the stats string column.
+// tightBounds, mirroring the table schema by physical column name; null for
+// adds without stats) and add.partitionValues_parsed.
+// delta.checkpoint.writeStatsAsJson=false drops the stats string column.
 func WriteCheckpoint(ctx context.Context, st store.Store, version int64, d CheckpointData) (*LastCheckpoint, error) {
 	if version < 0 {
 		return nil, fmt.Errorf("write checkpoint %d: negative version", version)
@@ -57,21 +74,38 @@ func WriteCheckpoint(ctx context.Context, st store.Store, version int64, d Check
 	if d.Protocol == nil || d.Metadata == nil {
 		return nil, fmt.Errorf("write checkpoint %d: protocol and metadata are required", version)
 	}
-	data, rows, err := encodeCheckpoint(ctx, d)
+	enc, err := newCheckpointEncoder(d)
 	if err != nil {
 		return nil, fmt.Errorf("write checkpoint %d: %w", version, err)
 	}
-	key := CheckpointKey(version)
-	if err := st.Put(ctx, key, data); err != nil {
+	var res encodeResult
+	err = st.PutStream(ctx, CheckpointKey(version), func(w io.Writer) error {
+		cw := &countingWriter{w: w}
+		var encErr error
+		res, encErr = enc.encode(ctx, cw, d)
+		res.bytes = cw.n
+		return encErr
+	})
+	if err != nil {
 		return nil, fmt.Errorf("write checkpoint %d: %w", version, err)
 	}
-	sizeInBytes := int64(len(data))
-	numAdds := int64(len(d.Adds))
-	lc := &LastCheckpoint{Version: version, Size: rows, SizeInBytes: &sizeInBytes, NumOfAddFiles: &numAdds}
+	lc := &LastCheckpoint{Version: version, Size: res.rows, SizeInBytes: &res.bytes, NumOfAddFiles: &res.adds}
 	if err := WriteLastCheckpoint(ctx, st, lc); err != nil {
 		return nil, fmt.Errorf("write checkpoint %d: %w", version, err)
 	}
 	return lc, nil
+}
+
+// countingWriter counts the bytes written through it.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // cpRow is one row of a checkpoint: exactly one field is set.
@@ -85,26 +119,27 @@ type cpRow struct {
 	domain   *DomainMetadata
 }
 
-// encodeCheckpoint renders d as a checkpoint Parquet file; it returns the
-// bytes and the number of rows (actions).
-func encodeCheckpoint(ctx context.Context, d CheckpointData) ([]byte, int64, error) {
+// checkpointEncoder renders checkpoint rows into Parquet for one table
+// schema and configuration.
+type checkpointEncoder struct {
+	root        *wnode
+	schema      *parquet.Schema
+	statsStruct bool // decode add stats for add.stats_parsed
+}
+
+type encodeResult struct {
+	rows, adds, bytes int64
+}
+
+func newCheckpointEncoder(d CheckpointData) (*checkpointEncoder, error) {
 	schema, err := ParseSchema(d.Metadata.SchemaString)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	conf := d.Metadata.Configuration
-	anyStats := false
-	for _, a := range d.Adds {
-		if a.Stats != "" || a.StatsParsed != nil {
-			anyStats = true
-			break
-		}
-	}
 	opts := cpSchemaOptions{
 		statsJSON:   conf["delta.checkpoint.writeStatsAsJson"] != "false",
 		statsStruct: conf["delta.checkpoint.writeStatsAsStruct"] != "false",
-		// Without any stats the typed columns would be all null.
-		statsParsed: conf["delta.checkpoint.writeStatsAsStruct"] != "false" && anyStats,
 		statsCols:   statsColumnsLimit(conf),
 		domains:     len(d.DomainMetadata) > 0,
 		mapping:     conf["delta.columnMapping.mode"] == "name" || conf["delta.columnMapping.mode"] == "id",
@@ -113,17 +148,22 @@ func encodeCheckpoint(ctx context.Context, d CheckpointData) ([]byte, int64, err
 	pschema := parquet.NewSchema("spark_schema", root.parquetNode())
 	for _, c := range root.children { // the root has no name in column paths
 		if err := c.assignColumns(pschema, nil); err != nil {
-			return nil, 0, err
+			return nil, err
 		}
 	}
+	return &checkpointEncoder{root: root, schema: pschema, statsStruct: opts.statsStruct}, nil
+}
 
-	var buf bytes.Buffer
-	w := parquet.NewWriter(&buf, pschema,
+// encode writes the checkpoint of d to w as a Parquet file. Rows are handed
+// to the Parquet writer in small batches and flushed as a row group every
+// checkpointRowGroupRows rows, so memory is bounded by one row group.
+func (e *checkpointEncoder) encode(ctx context.Context, out io.Writer, d CheckpointData) (encodeResult, error) {
+	var res encodeResult
+	w := parquet.NewWriter(out, e.schema,
 		parquet.Compression(&parquet.Snappy),
 		parquet.MaxRowsPerRowGroup(checkpointRowGroupRows),
 		parquet.CreatedBy("kappa", "0", ""),
 	)
-	var nrows int64
 	// Rows are reused across batches: WriteRows copies the values.
 	rows := make([]parquet.Row, 256)
 	n := 0
@@ -138,51 +178,62 @@ func encodeCheckpoint(ctx context.Context, d CheckpointData) ([]byte, int64, err
 		return ctx.Err()
 	}
 	add := func(r *cpRow) error {
-		rows[n] = root.emit(rows[n][:0], r, 0, 0)
+		rows[n] = e.root.emit(rows[n][:0], r, 0, 0)
 		n++
-		nrows++
+		res.rows++
 		if n == len(rows) {
 			return flush()
 		}
 		return nil
 	}
 	if err := add(&cpRow{protocol: d.Protocol}); err != nil {
-		return nil, 0, err
+		return res, err
 	}
 	if err := add(&cpRow{meta: d.Metadata}); err != nil {
-		return nil, 0, err
+		return res, err
 	}
 	for _, t := range d.Txns {
 		if err := add(&cpRow{txn: t}); err != nil {
-			return nil, 0, err
+			return res, err
 		}
 	}
 	for _, dm := range d.DomainMetadata {
 		if err := add(&cpRow{domain: dm}); err != nil {
-			return nil, 0, err
+			return res, err
 		}
 	}
-	for _, a := range d.Adds {
-		r := &cpRow{add: a}
-		if opts.statsParsed {
-			r.addStats = decodeStatsForStruct(a)
-		}
-		if err := add(r); err != nil {
-			return nil, 0, err
-		}
-	}
-	for _, rm := range d.Removes {
-		if err := add(&cpRow{remove: rm}); err != nil {
-			return nil, 0, err
+	if d.Files != nil {
+		var row cpRow // one row at a time: emit copies what it needs
+		i := int64(0)
+		for a, err := range d.Files {
+			if err != nil {
+				return res, fmt.Errorf("checkpoint files: %w", err)
+			}
+			switch {
+			case a.Add != nil && a.Remove == nil:
+				row = cpRow{add: a.Add}
+				if e.statsStruct {
+					row.addStats = decodeStatsForStruct(a.Add)
+				}
+				res.adds++
+			case a.Remove != nil && a.Add == nil:
+				row = cpRow{remove: a.Remove}
+			default:
+				return res, fmt.Errorf("checkpoint file action %d: %w", i, ErrNotFileAction)
+			}
+			i++
+			if err := add(&row); err != nil {
+				return res, err
+			}
 		}
 	}
 	if err := flush(); err != nil {
-		return nil, 0, err
+		return res, err
 	}
 	if err := w.Close(); err != nil {
-		return nil, 0, err
+		return res, err
 	}
-	return buf.Bytes(), nrows, nil
+	return res, nil
 }
 
 // decodeStatsForStruct decodes an add's stats JSON (numbers kept exact).
@@ -479,7 +530,7 @@ func (f namedField) Value(base reflect.Value) reflect.Value {
 // ---- checkpoint schema ----
 
 type cpSchemaOptions struct {
-	statsJSON, statsStruct, statsParsed, domains, mapping bool
+	statsJSON, statsStruct, domains, mapping bool
 	// statsCols selects the data columns with stats, as Spark does:
 	// delta.dataSkippingStatsColumns (names) or the first
 	// delta.dataSkippingNumIndexedCols leaf columns (default 32, -1 all).
@@ -684,9 +735,7 @@ func checkpointSchema(schema *StructType, partCols []string, o cpSchemaOptions) 
 		if pv := partitionValuesParsed(schema, partCols, o.mapping); pv != nil {
 			addFields = append(addFields, pv)
 		}
-		if o.statsParsed {
-			addFields = append(addFields, statsParsedNode(schema, partCols, o))
-		}
+		addFields = append(addFields, statsParsedNode(schema, partCols, o))
 	}
 
 	cols := []*wnode{

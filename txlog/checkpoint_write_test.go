@@ -3,6 +3,7 @@ package txlog
 import (
 	"context"
 	"fmt"
+	"iter"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -40,7 +41,25 @@ const roundTripSchema = `{"type":"struct","fields":[
 
 func ptr[T any](v T) *T { return &v }
 
-func roundTripData(n int, conf map[string]string) CheckpointData {
+// filesOf yields adds then removes as CheckpointData.Files.
+func filesOf(adds []*Add, removes []*Remove) iter.Seq2[Action, error] {
+	return func(yield func(Action, error) bool) {
+		for _, a := range adds {
+			if !yield(Action{Add: a}, nil) {
+				return
+			}
+		}
+		for _, r := range removes {
+			if !yield(Action{Remove: r}, nil) {
+				return
+			}
+		}
+	}
+}
+
+// roundTripData returns checkpoint data with n adds and two removes (also
+// returned, for comparisons).
+func roundTripData(n int, conf map[string]string) (CheckpointData, []*Add, []*Remove) {
 	d := CheckpointData{
 		Protocol: &Protocol{
 			MinReaderVersion: 3, MinWriterVersion: 7,
@@ -56,6 +75,7 @@ func roundTripData(n int, conf map[string]string) CheckpointData {
 		Txns:           []*Txn{{AppID: "app-1", Version: 42, LastUpdated: ptr(int64(1700000000001))}, {AppID: "app-2", Version: 7}},
 		DomainMetadata: []*DomainMetadata{{Domain: "delta.rowTracking", Configuration: `{"rowIdHighWaterMark":9}`}},
 	}
+	var adds []*Add
 	for i := 0; i < n; i++ {
 		stats := fmt.Sprintf(`{"numRecords":%d,"minValues":{"s":"a%03d","l":%d,"i":-%d,"sh":3,"b":-4,"f":1.5,"d":-2.25,"dt":"2021-01-0%d","ts":"2021-01-01T10:00:00.123Z","ntz":"2021-01-01T10:00:00.456","dec":-1.50,"dsmall":0.125,"dbig":123456789012345678901.2345,"st":{"x":1,"inner":{"y":"yy"}}},"maxValues":{"s":"z","l":%d,"i":%d,"sh":30,"b":40,"f":2.5,"d":1e300,"dt":"2021-12-31","ts":"2022-01-01T00:00:00.000Z","ntz":"2022-01-01T00:00:00.000","dec":99999999.99,"dsmall":-0.5,"dbig":-1.0001,"st":{"x":9,"inner":{"y":"zz"}}},"nullCount":{"s":0,"l":1,"i":0,"sh":0,"b":0,"f":0,"d":0,"bool":2,"bin":3,"dt":0,"ts":0,"ntz":0,"dec":0,"dsmall":0,"dbig":0,"st":{"x":0,"inner":{"y":4}},"arr":5,"m":6},"tightBounds":true}`,
 			100+i, i, i, i, 1+i%9, i*10, i)
@@ -76,9 +96,9 @@ func roundTripData(n int, conf map[string]string) CheckpointData {
 		if i%7 == 0 {
 			a.DeletionVector = &DeletionVector{StorageType: "i", PathOrInlineDv: "wi5b=000010000siXQKl0rr91000f55c8Xg0@@D72lkbi5=-{L", SizeInBytes: 40, Cardinality: 6, MaxRowIndex: ptr(int64(9))}
 		}
-		d.Adds = append(d.Adds, a)
+		adds = append(adds, a)
 	}
-	d.Removes = []*Remove{
+	removes := []*Remove{
 		{
 			Path: "old-1.parquet", DeletionTimestamp: ptr(int64(1700000000500)), DataChange: true, ExtendedFileMetadata: ptr(true),
 			PartitionValues: map[string]*string{"p_date": ptr("2020-01-01"), "p_int": nil, "p_str": ptr("x")}, Size: ptr(int64(77)),
@@ -88,7 +108,8 @@ func roundTripData(n int, conf map[string]string) CheckpointData {
 			DeletionVector: &DeletionVector{StorageType: "p", PathOrInlineDv: "s3://b/dv.bin", Offset: ptr(int32(4)), SizeInBytes: 10, Cardinality: 1},
 		},
 	}
-	return d
+	d.Files = filesOf(adds, removes)
+	return d, adds, removes
 }
 
 func readCheckpointActions(t *testing.T, dir string, version int64) []Action {
@@ -157,12 +178,12 @@ func TestWriteCheckpointRoundTrip(t *testing.T) {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			dir := t.TempDir()
 			st := openTestStore(t, dir)
-			d := roundTripData(n, map[string]string{"delta.enableDeletionVectors": "true"})
+			d, adds, removes := roundTripData(n, map[string]string{"delta.enableDeletionVectors": "true"})
 			lc, err := WriteCheckpoint(context.Background(), st, 12, d)
 			if err != nil {
 				t.Fatalf("WriteCheckpoint: %v", err)
 			}
-			wantRows := int64(2 + len(d.Txns) + len(d.DomainMetadata) + len(d.Adds) + len(d.Removes))
+			wantRows := int64(2 + len(d.Txns) + len(d.DomainMetadata) + len(adds) + len(removes))
 			if lc.Version != 12 || lc.Size != wantRows || *lc.NumOfAddFiles != int64(n) {
 				t.Errorf("last checkpoint %+v, want version 12 size %d adds %d", lc, wantRows, n)
 			}
@@ -198,10 +219,10 @@ func TestWriteCheckpointRoundTrip(t *testing.T) {
 			for _, x := range d.DomainMetadata {
 				in = append(in, Action{DomainMetadata: x})
 			}
-			for _, x := range d.Adds {
+			for _, x := range adds {
 				in = append(in, Action{Add: x})
 			}
-			for _, x := range d.Removes {
+			for _, x := range removes {
 				in = append(in, Action{Remove: x})
 			}
 			want, wantKeys := canonicalActions(t, in)
@@ -229,8 +250,8 @@ func TestWriteCheckpointStatsParsed(t *testing.T) {
 	st := openTestStore(t, dir)
 	defer func(old int64) { checkpointRowGroupRows = old }(checkpointRowGroupRows)
 	checkpointRowGroupRows = 7 // lazily opened stats_parsed cursors across row groups
-	d := roundTripData(30, map[string]string{"delta.checkpoint.writeStatsAsJson": "false"})
-	for i, a := range d.Adds {
+	d, adds, _ := roundTripData(30, map[string]string{"delta.checkpoint.writeStatsAsJson": "false"})
+	for i, a := range adds {
 		if i%3 == 1 {
 			a.Stats = "" // a file without stats stays without stats
 		}
@@ -274,7 +295,7 @@ func TestWriteCheckpointStatsParsed(t *testing.T) {
 			byPath[a.Add.Path] = a.Add
 		}
 	}
-	for _, w := range d.Adds {
+	for _, w := range adds {
 		g := byPath[w.Path]
 		if g == nil {
 			t.Fatalf("missing %s", w.Path)

@@ -56,7 +56,13 @@
 // A segment is the newest complete checkpoint at or before the target plus
 // the commits after it; checkpoints newer than the newest commit are
 // ignored. ReadCheckpoint and WriteCheckpoint (checkpoint*.go) read and
-// write the Parquet files.
+// write the Parquet files, both streaming: reading decodes one row group at
+// a time, and writing takes the file actions as an iterator and uploads
+// with Store.PutStream, buffering one row group, so neither holds a table's
+// file list. ReadCheckpointState reads only the protocol, metaData, txn and
+// domainMetadata columns (skipping row groups whose footer statistics show
+// them all null, and never following sidecars), for writers that need the
+// table state and not its files.
 //
 // # Protocol
 //

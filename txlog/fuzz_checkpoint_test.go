@@ -39,12 +39,11 @@ func seedCheckpoint(f *testing.F) []byte {
 			Configuration: map[string]string{"k": "v"},
 		},
 		Txns: []*Txn{{AppID: "app", Version: 3, LastUpdated: &one}},
-		Adds: []*Add{{
+		Files: filesOf([]*Add{{
 			Path: "d=2024-01-02/a.parquet", PartitionValues: map[string]*string{"d": &day}, Size: 10,
 			ModificationTime: 1, DataChange: true,
 			Stats: `{"numRecords":2,"minValues":{"a":1},"maxValues":{"a":5},"nullCount":{"a":0}}`,
-		}},
-		Removes: []*Remove{{Path: "old.parquet", DeletionTimestamp: &one, DataChange: true}},
+		}}, []*Remove{{Path: "old.parquet", DeletionTimestamp: &one, DataChange: true}}),
 	}
 	if _, err := WriteCheckpoint(ctx, st, 5, d); err != nil {
 		f.Fatal(err)
@@ -56,8 +55,10 @@ func seedCheckpoint(f *testing.F) []byte {
 	return data
 }
 
-// FuzzReadCheckpoint feeds arbitrary bytes to ReadCheckpoint as a classic
-// Parquet checkpoint and as a V2 JSON checkpoint: no panic, no hang, and
+// FuzzReadCheckpoint feeds arbitrary bytes to ReadCheckpoint and
+// ReadCheckpointState as a classic Parquet checkpoint and as a V2 JSON
+// checkpoint: no panic, no hang, only table-state actions from
+// ReadCheckpointState, and
 // every error wraps ErrCorruptLog (or, for a sidecar the input points at,
 // store.ErrNotExist).
 func FuzzReadCheckpoint(f *testing.F) {
@@ -88,25 +89,31 @@ func FuzzReadCheckpoint(f *testing.F) {
 				t.Fatalf("ParseLogFile(%q)", key)
 			}
 			lf.Size = int64(len(data))
-			done := make(chan string, 1)
-			go func() { done <- readAllCheckpoint(ctx, st, lf) }()
-			select {
-			case msg := <-done:
-				if msg != "" {
-					t.Fatalf("%s: %s", key, msg)
+			for _, state := range []bool{false, true} {
+				done := make(chan string, 1)
+				go func() { done <- readAllCheckpoint(ctx, st, lf, state) }()
+				select {
+				case msg := <-done:
+					if msg != "" {
+						t.Fatalf("%s (state only: %v): %s", key, state, msg)
+					}
+				case <-time.After(5 * time.Second):
+					t.Fatalf("%s (state only: %v): reading %d bytes takes more than 5s", key, state, len(data))
 				}
-			case <-time.After(5 * time.Second):
-				t.Fatalf("%s: reading %d bytes takes more than 5s", key, len(data))
 			}
 		}
 	})
 }
 
-// readAllCheckpoint reads a checkpoint to the end and describes the first
-// broken promise ("" if none).
-func readAllCheckpoint(ctx context.Context, st store.Store, lf LogFile) string {
+// readAllCheckpoint reads a checkpoint to the end (with ReadCheckpointState
+// when state is set) and describes the first broken promise ("" if none).
+func readAllCheckpoint(ctx context.Context, st store.Store, lf LogFile, state bool) string {
 	n := 0
-	for a, err := range ReadCheckpoint(ctx, st, []LogFile{lf}, nil) {
+	seq := ReadCheckpoint(ctx, st, []LogFile{lf}, nil)
+	if state {
+		seq = ReadCheckpointState(ctx, st, []LogFile{lf})
+	}
+	for a, err := range seq {
 		if err != nil {
 			if !errors.Is(err, ErrCorruptLog) && !errors.Is(err, store.ErrNotExist) {
 				return fmt.Sprintf("error %v wraps neither ErrCorruptLog nor ErrNotExist", err)
@@ -121,6 +128,9 @@ func readAllCheckpoint(ctx context.Context, st store.Store, lf LogFile) string {
 		}
 		if a.count() == 0 && a.Unknown == "" {
 			return "empty action"
+		}
+		if state && !isStateAction(a) {
+			return fmt.Sprintf("ReadCheckpointState yielded a file action %+v", a)
 		}
 		if a.Add != nil && a.Add.Stats != "" {
 			_, _ = a.Add.ParsedStats()
