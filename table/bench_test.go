@@ -148,7 +148,7 @@ func buildSynth(dir string) error {
 		}
 		if v%synthCkptEvery == 0 {
 			now = time.UnixMilli(ts)
-			if err := tbl.Checkpoint(ctx, v); err != nil {
+			if _, err := tbl.Checkpoint(ctx, v); err != nil {
 				return fmt.Errorf("checkpoint %d: %w", v, err)
 			}
 		}

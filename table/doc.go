@@ -20,6 +20,14 @@
 // files from its maps, so a long-running process's memory follows the live
 // table, not the number of updates.
 //
+// A snapshot loaded WithoutFiles keeps only the protocol, metadata, txns and
+// domains: the checkpoint's file actions are not even read (only its
+// protocol, metaData, txn and domainMetadata columns), so its memory and
+// load time do not grow with the table. Table.Open, transactions started
+// with Table.NewTransaction, log cleanup and checkpoints work from such
+// state, so a writer of blind appends (the ingest daemon) runs in memory
+// bounded by its own batches, however large the table grows.
+//
 // # Time travel
 //
 // AtVersion(v) loads any version between the oldest reconstructable one (0,
@@ -59,7 +67,9 @@
 // version back: if it holds this transaction's txnId, the commit landed.
 // After a commit at a multiple of delta.checkpointInterval (default 10) a
 // checkpoint is written; a failure there is logged (WithLogger), not
-// returned.
+// returned. Checkpoints stream: the previous checkpoint's file actions are
+// copied from it, minus those the newer commits changed (the only file
+// actions held in memory), and the new file is uploaded as it is written.
 //
 // Exactly-once appends: read the appId's version with ReadTxn, skip a batch
 // already committed, else AddFiles plus SetTxn(appID, batch) and Commit; a

@@ -3,6 +3,7 @@ package table_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"iter"
 	"sync"
 	"sync/atomic"
@@ -91,6 +92,11 @@ func (c *countingStore) Stat(ctx context.Context, key string) (store.ObjectInfo,
 func (c *countingStore) Put(ctx context.Context, key string, data []byte) error {
 	c.puts.Add(1)
 	return c.Store.Put(ctx, key, data)
+}
+
+func (c *countingStore) PutStream(ctx context.Context, key string, write func(io.Writer) error) error {
+	c.puts.Add(1)
+	return c.Store.PutStream(ctx, key, write)
 }
 
 func (c *countingStore) PutIfAbsent(ctx context.Context, key string, data []byte) error {

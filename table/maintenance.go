@@ -64,7 +64,7 @@ const vacuumProgressEvery = 1000
 // starting with '_' or '.' (except '_'-prefixed partition directories
 // "_col=value").
 func (t *Table) Vacuum(ctx context.Context, opts VacuumOptions) (VacuumResult, error) {
-	s, err := t.loadSnapshot(ctx, -1)
+	s, err := t.loadSnapshot(ctx, -1, false)
 	if err != nil {
 		return VacuumResult{}, fmt.Errorf("vacuum: %w", err)
 	}
@@ -238,7 +238,7 @@ type CleanupResult struct {
 // older commits, checkpoints, checksum and compaction files are deleted,
 // oldest first, so the log stays readable at every step.
 func (t *Table) CleanupLog(ctx context.Context) (CleanupResult, error) {
-	s, err := t.loadSnapshot(ctx, -1)
+	s, err := t.loadSnapshot(ctx, -1, true)
 	if err != nil {
 		return CleanupResult{}, fmt.Errorf("cleanup log: %w", err)
 	}

@@ -120,13 +120,26 @@ func WithTableFeatures(features ...string) CreateOption {
 	return createOptionFunc(func(c *createConfig) { c.extraFeats = append(c.extraFeats, features...) })
 }
 
-// SnapshotOption selects which version Table.Snapshot loads.
+// SnapshotOption selects which version Table.Snapshot loads, and how much
+// of it.
 type SnapshotOption func(*snapshotSpec)
 
 type snapshotSpec struct {
 	version *int64
 	asOf    *time.Time
 	n       int
+	noFiles bool
+}
+
+// WithoutFiles loads the snapshot without its file list: only the protocol,
+// metadata, application transaction versions and metadata domains, which is
+// all a writer of blind appends needs (see Snapshot.NewTransaction). Its
+// memory and load time do not grow with the number of files in the table:
+// the file actions of the checkpoint are not read at all and those of the
+// commits after it are skipped. Files, NumFiles and Tombstones must not be
+// called on such a snapshot (they panic); FileListLoaded reports the mode.
+func WithoutFiles() SnapshotOption {
+	return func(s *snapshotSpec) { s.noFiles = true }
 }
 
 // Latest selects the newest version (the default).

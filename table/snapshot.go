@@ -42,13 +42,14 @@ func removeKey(r *txlog.Remove) fileKey {
 }
 
 // Snapshot is the state of a table at one version: protocol, metadata,
-// application transaction versions and the live data files. A Snapshot is
-// safe for concurrent reads; Update must not run concurrently with other
-// calls on the same Snapshot.
+// application transaction versions and the live data files (unless loaded
+// WithoutFiles). A Snapshot is safe for concurrent reads; Update must not
+// run concurrently with other calls on the same Snapshot.
 type Snapshot struct {
 	table     *Table
 	version   int64
 	timestamp time.Time
+	noFiles   bool // loaded WithoutFiles: files and tombstones stay empty
 
 	protocol *txlog.Protocol
 	metadata *txlog.Metadata
@@ -64,10 +65,11 @@ type Snapshot struct {
 	sorted   []*txlog.Add
 }
 
-func newSnapshot(t *Table) *Snapshot {
+func newSnapshot(t *Table, noFiles bool) *Snapshot {
 	return &Snapshot{
 		table:      t,
 		version:    -1,
+		noFiles:    noFiles,
 		txns:       map[string]*txlog.Txn{},
 		domains:    map[string]*txlog.DomainMetadata{},
 		files:      map[fileKey]*txlog.Add{},
@@ -104,13 +106,27 @@ func (s *Snapshot) Config() Config { return s.config }
 // Table is the table this snapshot belongs to.
 func (s *Snapshot) Table() *Table { return s.table }
 
+// FileListLoaded reports whether the snapshot holds the file list (false
+// for a snapshot loaded WithoutFiles).
+func (s *Snapshot) FileListLoaded() bool { return !s.noFiles }
+
+func (s *Snapshot) mustHaveFiles(method string) {
+	if s.noFiles {
+		panic("table: Snapshot." + method + " called on a snapshot loaded WithoutFiles")
+	}
+}
+
 // NumFiles is the number of live data files.
-func (s *Snapshot) NumFiles() int { return len(s.files) }
+func (s *Snapshot) NumFiles() int {
+	s.mustHaveFiles("NumFiles")
+	return len(s.files)
+}
 
 // Files returns the live data files ordered by path (then deletion vector
 // id). The slice is shared between calls: callers must not modify it or
 // the actions.
 func (s *Snapshot) Files() []*txlog.Add {
+	s.mustHaveFiles("Files")
 	s.sortOnce.Do(func() {
 		out := make([]*txlog.Add, 0, len(s.files))
 		for _, a := range s.files {
@@ -130,6 +146,7 @@ func (s *Snapshot) Files() []*txlog.Add {
 // Tombstones returns the remove actions the snapshot still keeps (for
 // checkpoints and vacuum), in no particular order.
 func (s *Snapshot) Tombstones() []*txlog.Remove {
+	s.mustHaveFiles("Tombstones")
 	out := make([]*txlog.Remove, 0, len(s.tombstones))
 	for _, r := range s.tombstones {
 		out = append(out, r)
@@ -176,7 +193,7 @@ func (s *Snapshot) txnExpired(t *txlog.Txn) bool {
 	return *t.LastUpdated <= cutoff
 }
 
-// applyOptions tune one replay.
+// replayer applies actions to a snapshot.
 type replayer struct {
 	s *Snapshot
 	// ict of the newest commit read, with its version.
@@ -189,6 +206,7 @@ type replayer struct {
 func (r *replayer) apply(a *txlog.Action, version int64, fromCheckpoint bool) {
 	s := r.s
 	switch {
+	case s.noFiles && (a.Add != nil || a.Remove != nil):
 	case a.Add != nil:
 		k := addKey(a.Add)
 		r.internPartitionValues(a.Add)
@@ -296,8 +314,17 @@ func writePV(b *strings.Builder, k string, v *string) {
 	b.WriteByte(0)
 }
 
-// loadSnapshot replays the segment of version (-1 = latest).
-func (t *Table) loadSnapshot(ctx context.Context, version int64) (*Snapshot, error) {
+// loadSnapshot replays the segment of version (-1 = latest); noFiles loads
+// it WithoutFiles.
+func (t *Table) loadSnapshot(ctx context.Context, version int64, noFiles bool) (*Snapshot, error) {
+	seg, err := t.listSegment(ctx, version)
+	if err != nil {
+		return nil, err
+	}
+	return t.replaySegment(ctx, seg, noFiles, nil)
+}
+
+func (t *Table) listSegment(ctx context.Context, version int64) (*txlog.Segment, error) {
 	seg, err := txlog.ListSegment(ctx, t.st, version)
 	if err != nil {
 		if version >= 0 {
@@ -305,17 +332,22 @@ func (t *Table) loadSnapshot(ctx context.Context, version int64) (*Snapshot, err
 		}
 		return nil, fmt.Errorf("load %s: %w", t.st.URL(), err)
 	}
-	s := newSnapshot(t)
+	return seg, nil
+}
+
+// replaySegment replays a log segment into a new snapshot. With noFiles the
+// checkpoint's file actions are not read; onFile, if set, receives the file
+// actions of the commits after the checkpoint in order (a checkpoint writer
+// merges them with the old checkpoint's).
+func (t *Table) replaySegment(ctx context.Context, seg *txlog.Segment, noFiles bool, onFile func(*txlog.Action)) (*Snapshot, error) {
+	s := newSnapshot(t, noFiles)
 	r := &replayer{s: s, lastInfoVer: -1}
 	if len(seg.Checkpoint) > 0 {
-		schemaFn := func() *txlog.StructType {
-			if s.metadata == nil {
-				return nil
-			}
-			st, _ := txlog.ParseSchema(s.metadata.SchemaString)
-			return st
+		actions := txlog.ReadCheckpointState(ctx, t.st, seg.Checkpoint)
+		if !noFiles {
+			actions = txlog.ReadCheckpoint(ctx, t.st, seg.Checkpoint, s.schemaHint)
 		}
-		for a, err := range txlog.ReadCheckpoint(ctx, t.st, seg.Checkpoint, schemaFn) {
+		for a, err := range actions {
 			if err != nil {
 				return nil, fmt.Errorf("read checkpoint %d: %w", seg.CheckpointVersion, err)
 			}
@@ -323,7 +355,18 @@ func (t *Table) loadSnapshot(ctx context.Context, version int64) (*Snapshot, err
 		}
 		s.version = seg.CheckpointVersion
 	}
-	if err := t.replayCommits(ctx, r, seg.Commits); err != nil {
+	err := t.readCommits(ctx, seg.Commits, func(cd *commitData) error {
+		for i := range cd.actions {
+			a := &cd.actions[i]
+			if onFile != nil && (a.Add != nil || a.Remove != nil) {
+				onFile(a)
+			}
+			r.apply(a, cd.file.Version, false)
+		}
+		s.version = cd.file.Version
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	s.version = seg.Version
@@ -331,6 +374,16 @@ func (t *Table) loadSnapshot(ctx context.Context, version int64) (*Snapshot, err
 		return nil, err
 	}
 	return s, nil
+}
+
+// schemaHint is the table schema seen so far in a replay (nil before the
+// metaData action), a type hint for reading typed checkpoint stats.
+func (s *Snapshot) schemaHint() *txlog.StructType {
+	if s.metadata == nil {
+		return nil
+	}
+	st, _ := txlog.ParseSchema(s.metadata.SchemaString)
+	return st
 }
 
 // commitData is one parsed commit.
@@ -406,16 +459,6 @@ func (t *Table) readCommit(ctx context.Context, f txlog.LogFile) *commitData {
 		cd.err = fmt.Errorf("parse commit %d: %w", f.Version, err)
 	}
 	return cd
-}
-
-func (t *Table) replayCommits(ctx context.Context, r *replayer, commits []txlog.LogFile) error {
-	return t.readCommits(ctx, commits, func(cd *commitData) error {
-		for i := range cd.actions {
-			r.apply(&cd.actions[i], cd.file.Version, false)
-		}
-		r.s.version = cd.file.Version
-		return nil
-	})
 }
 
 // finish validates the replayed state and derives what depends on it.
@@ -554,7 +597,7 @@ func (s *Snapshot) Update(ctx context.Context) (bool, error) {
 	if err != nil || commits[0].Version != s.version+1 || len(commits) > updateReloadThreshold {
 		// The commits after this snapshot were cleaned up, or there are so
 		// many that the newest checkpoint is the cheaper start: reload.
-		fresh, err := s.table.loadSnapshot(ctx, -1)
+		fresh, err := s.table.loadSnapshot(ctx, -1, s.noFiles)
 		if err != nil {
 			return false, err
 		}

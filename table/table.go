@@ -22,14 +22,17 @@ type Table struct {
 	cfg    tableConfig
 	closer bool // Close closes st
 
-	mu     sync.Mutex
-	latest *Snapshot // cached newest snapshot for transactions
+	mu sync.Mutex
+	// latest is the cached newest snapshot for transactions, loaded
+	// WithoutFiles so a writer's memory does not grow with the table.
+	latest *Snapshot
 }
 
 // Open opens the table at url (a plain path, file://, mem://, s3://, gs://,
-// azblob://) and loads its latest snapshot, so an unreadable table fails
-// here: ErrTableNotFound (from txlog) when there is no log, ErrCorruptLog
-// or ErrUnsupportedFeature when it cannot be read.
+// azblob://) and loads its latest state (WithoutFiles: protocol, metadata,
+// txns), so a missing or unreadable log fails here: ErrTableNotFound (from
+// txlog) when there is no log, ErrCorruptLog or ErrUnsupportedFeature when
+// it cannot be read. The file list is read by Snapshot.
 func Open(ctx context.Context, rawURL string, opts ...Option) (*Table, error) {
 	st, err := store.Open(ctx, rawURL)
 	if err != nil {
@@ -47,7 +50,7 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Table, error) {
 // OpenStore is Open on an already opened store (which the caller closes).
 func OpenStore(ctx context.Context, st store.Store, opts ...Option) (*Table, error) {
 	t := newTable(st, opts)
-	s, err := t.loadSnapshot(ctx, -1)
+	s, err := t.loadSnapshot(ctx, -1, true)
 	if err != nil {
 		return nil, err
 	}
@@ -79,8 +82,9 @@ func (t *Table) Close() error {
 	return nil
 }
 
-// Snapshot loads a snapshot: the latest (default), AtVersion(v) or AsOf(t).
-// The returned Snapshot belongs to the caller.
+// Snapshot loads a snapshot: the latest (default), AtVersion(v) or AsOf(t),
+// with its file list unless WithoutFiles. The returned Snapshot belongs to
+// the caller.
 func (t *Table) Snapshot(ctx context.Context, opts ...SnapshotOption) (*Snapshot, error) {
 	spec, err := buildSnapshotSpec(opts)
 	if err != nil {
@@ -88,26 +92,28 @@ func (t *Table) Snapshot(ctx context.Context, opts ...SnapshotOption) (*Snapshot
 	}
 	switch {
 	case spec.version != nil:
-		return t.loadSnapshot(ctx, *spec.version)
+		return t.loadSnapshot(ctx, *spec.version, spec.noFiles)
 	case spec.asOf != nil:
 		v, err := t.VersionAsOf(ctx, *spec.asOf)
 		if err != nil {
 			return nil, err
 		}
-		return t.loadSnapshot(ctx, v)
+		return t.loadSnapshot(ctx, v, spec.noFiles)
 	}
-	// Hand out the cached snapshot (brought up to date) if there is one: the
-	// table loads a new one for its next transaction.
-	t.mu.Lock()
-	s := t.latest
-	t.latest = nil
-	t.mu.Unlock()
-	if s != nil {
-		if _, err := s.Update(ctx); err == nil {
-			return s, nil
+	if spec.noFiles {
+		// Hand out the cached state (brought up to date) if there is one:
+		// the table loads a new one for its next transaction.
+		t.mu.Lock()
+		s := t.latest
+		t.latest = nil
+		t.mu.Unlock()
+		if s != nil {
+			if _, err := s.Update(ctx); err == nil {
+				return s, nil
+			}
 		}
 	}
-	return t.loadSnapshot(ctx, -1)
+	return t.loadSnapshot(ctx, -1, spec.noFiles)
 }
 
 // cachedLatest returns the table's cached snapshot brought up to date, with
@@ -119,7 +125,7 @@ func (t *Table) cachedLatestLocked(ctx context.Context) (*Snapshot, error) {
 		}
 		t.latest = nil
 	}
-	s, err := t.loadSnapshot(ctx, -1)
+	s, err := t.loadSnapshot(ctx, -1, true)
 	if err != nil {
 		return nil, err
 	}
@@ -207,7 +213,7 @@ func CreateInStore(ctx context.Context, st store.Store, schema *txlog.StructType
 			return nil, fmt.Errorf("create table %s: write version 0: %w", st.URL(), err)
 		}
 	}
-	s, err := t.loadSnapshot(ctx, -1)
+	s, err := t.loadSnapshot(ctx, -1, true)
 	if err != nil {
 		return nil, fmt.Errorf("create table %s: reload: %w", st.URL(), err)
 	}

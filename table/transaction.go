@@ -544,21 +544,7 @@ func (tx *Transaction) afterCommit(ctx context.Context, v int64) {
 	if tx.t.cfg.noAutoCkpt || v == 0 || v%int64(cfg.CheckpointInterval) != 0 {
 		return
 	}
-	if err := tx.t.checkpointAfterCommit(ctx, v); err != nil {
+	if _, err := tx.t.Checkpoint(ctx, v); err != nil {
 		tx.t.cfg.logger.Warn("automatic checkpoint failed", "table", tx.t.URL(), "version", v, "err", err)
 	}
-}
-
-// checkpointAfterCommit writes the checkpoint of v from the table's cached
-// snapshot when it can be brought exactly to v (no reload of the previous
-// checkpoint), else from a fresh load of v.
-func (t *Table) checkpointAfterCommit(ctx context.Context, v int64) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.latest != nil {
-		if _, err := t.latest.Update(ctx); err == nil && t.latest.version == v {
-			return t.latest.WriteCheckpoint(ctx)
-		}
-	}
-	return t.Checkpoint(ctx, v)
 }

@@ -216,19 +216,24 @@ also checkpoint automatically every delta.checkpointInterval commits.`,
 	var ver versionValue
 	c.fs.Var(&ver, "version", "checkpoint table version `N` (default: the latest)")
 	c.run = func(ctx context.Context, e *env, args []string) error {
-		opt := table.Latest()
+		v := int64(-1)
 		if ver.set {
-			opt = table.AtVersion(ver.v)
+			v = ver.v
 		}
-		t, s, err := openSnapshot(ctx, args[0], opt)
+		t, err := table.Open(ctx, args[0])
 		if err != nil {
 			return err
 		}
 		defer func() { _ = t.Close() }()
-		if err := s.WriteCheckpoint(ctx); err != nil {
+		lc, err := t.Checkpoint(ctx, v)
+		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "wrote checkpoint of version %d (%d files)\n", s.Version(), s.NumFiles())
+		adds := int64(0)
+		if lc.NumOfAddFiles != nil {
+			adds = *lc.NumOfAddFiles
+		}
+		fmt.Fprintf(e.stdout, "wrote checkpoint of version %d (%d files)\n", lc.Version, adds)
 		return nil
 	}
 	return c

@@ -206,7 +206,7 @@ func writeKappaTable(ctx context.Context, t *testing.T, dir, name string, idNotN
 	for range 3 {
 		appendN(17)
 	}
-	if err := tbl.Checkpoint(ctx, kt.latest-1); err != nil {
+	if _, err := tbl.Checkpoint(ctx, kt.latest-1); err != nil {
 		t.Fatalf("%s: checkpoint %d: %v", name, kt.latest-1, err)
 	}
 	for range 2 {
