@@ -113,7 +113,9 @@ type Options struct {
 	// AppID prefixes the txn appIds: "<AppID>-<topic>-<partition>". Changing
 	// it makes the daemon forget the table's recorded offsets.
 	AppID string
-	// Start applies to partitions with no txn in the table (default earliest).
+	// Start applies to partitions with no txn in the table (default
+	// earliest): earliest is the partition's log start, latest its end
+	// offset when the generation starts.
 	Start Start
 
 	// Flush policy: whichever comes first. FlushInterval also fires when no

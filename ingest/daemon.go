@@ -29,8 +29,8 @@ type Daemon struct {
 	dialer *kafka.Dialer
 
 	tbl *table.Table
-	dlq *table.Table  // dead-letter table, nil with a DLQ topic
-	dlw *kafka.Writer // dead-letter topic writer, nil with a DLQ table
+	dlq *table.Table // dead-letter table, nil with a DLQ topic
+	dlt *dlqTopic    // dead-letter topic producer, nil with a DLQ table
 
 	dec atomic.Pointer[decoder]
 
@@ -55,13 +55,7 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 		return nil, err
 	}
 	if opts.DLQTopic != "" {
-		d.dlw = &kafka.Writer{
-			Addr:         kafka.TCP(opts.Brokers...),
-			Topic:        opts.DLQTopic,
-			RequiredAcks: kafka.RequireAll,
-			BatchTimeout: time.Millisecond,
-			Transport:    &kafka.Transport{TLS: opts.TLS, SASL: mech},
-		}
+		d.dlt = newDLQTopic(&d.opts, dialer, mech)
 	}
 	return d, nil
 }
@@ -91,8 +85,8 @@ func (d *Daemon) Close() error {
 	if d.dlq != nil {
 		errs = append(errs, d.dlq.Close())
 	}
-	if d.dlw != nil {
-		errs = append(errs, d.dlw.Close())
+	if d.dlt != nil {
+		errs = append(errs, d.dlt.Close())
 	}
 	if d.srv != nil {
 		errs = append(errs, d.srv.Close())
@@ -111,6 +105,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.srv = &http.Server{Handler: d.m.Handler(), ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = d.srv.Serve(ln) }()
 		d.log.Info("serving metrics", "addr", ln.Addr().String())
+	}
+	if err := d.checkBrokers(ctx); err != nil {
+		return err
 	}
 	if o.UntilEnd {
 		ends, err := partitionOffsets(ctx, d.dialer, o.Brokers, o.Topics)
@@ -135,7 +132,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		RebalanceTimeout:  o.RebalanceTimeout,
 		JoinGroupBackoff:  time.Second,
 		StartOffset:       kafka.FirstOffset,
-		ErrorLogger:       kafkaLogger{log: d.log.Debug, where: "group"},
+		ErrorLogger:       kafkaLogger{log: d.log.Debug, escalate: d.log.Error, where: "group"},
 	})
 	if err != nil {
 		return fmt.Errorf("consumer group %s: %w", o.Group, err)
@@ -206,6 +203,10 @@ type partState struct {
 	rows   int   // rows of this partition in the open writer
 	dead   []*deadLetter
 	halted bool // stop buffering (interrupted schema change)
+
+	// logStart is the partition's first offset at generation start (-1:
+	// unknown), for the lag of a partition never committed.
+	logStart int64
 
 	// reader control, shared with the partition goroutine under mu.
 	mu       sync.Mutex
@@ -337,14 +338,23 @@ func (g *generation) run(ctx, gctx context.Context) (bool, error) {
 	if err := d.retry(ctx, gctx, "load snapshot", g.loadSnapshots(ctx)); err != nil {
 		return false, nil
 	}
+	oc := newOffsetClient(&d.opts, d.dialer)
+	ranges := g.initialOffsets(ctx, gctx, oc)
 	var assigned []string
 	for topic, pas := range g.gen.Assignments {
 		for _, pa := range pas {
 			tp := topicPartition{topic, pa.ID}
 			app := appID(d.opts.AppID, tp)
-			ps := &partState{tp: tp, app: app, expect: -1, dlqTxn: -1, origin: kafka.FirstOffset}
+			ps := &partState{tp: tp, app: app, expect: -1, dlqTxn: -1, origin: kafka.FirstOffset, logStart: -1}
+			r, known := ranges[tp]
+			if known {
+				ps.logStart = r.first
+			}
 			if d.opts.Start == StartLatest {
 				ps.origin = kafka.LastOffset
+				if known {
+					ps.origin = r.end // "latest" = the end when the generation starts
+				}
 			}
 			if v, ok := g.snap.Txn(app); ok {
 				ps.expect = v
@@ -369,6 +379,12 @@ func (g *generation) run(ctx, gctx context.Context) (bool, error) {
 	sort.Strings(assigned)
 	d.log.Info("generation started", "generation", g.gen.ID, "member", g.gen.MemberID, "partitions", assigned, "table_version", g.snap.Version())
 	d.m.clearLag()
+	g.publishOffsets(ranges)
+	tps := make([]topicPartition, len(g.order))
+	for i, ps := range g.order {
+		tps[i] = ps.tp
+	}
+	g.gen.Start(func(wctx context.Context) { g.watchEnds(wctx, oc, tps) })
 	d.m.SetReady(true)
 	defer d.m.SetReady(false)
 	for _, ps := range g.order {
@@ -430,14 +446,14 @@ func (g *generation) run(ctx, gctx context.Context) (bool, error) {
 
 func (g *generation) loadSnapshots(ctx context.Context) func() error {
 	return func() error {
-		snap, err := g.d.tbl.Snapshot(ctx)
+		snap, err := g.d.tbl.Snapshot(ctx, table.WithoutFiles())
 		if err != nil {
 			return fmt.Errorf("snapshot of %s: %w", g.d.tbl.URL(), err)
 		}
 		g.snap = snap
 		g.d.dec.Store(newDecoder(snap.Schema(), &g.d.opts))
 		if g.d.dlq != nil {
-			ds, err := g.d.dlq.Snapshot(ctx)
+			ds, err := g.d.dlq.Snapshot(ctx, table.WithoutFiles())
 			if err != nil {
 				return fmt.Errorf("snapshot of %s: %w", g.d.dlq.URL(), err)
 			}
@@ -525,11 +541,12 @@ func (g *generation) add(ctx, gctx context.Context, rec *record) {
 	}
 	if ps.origin < 0 {
 		ps.origin = rec.offset
+		g.publishCommitted(ps)
 	}
 	d.m.RecordsConsumed.Add(1)
 	g.consumed++
 	if rec.hwm > 0 {
-		d.m.SetLag(rec.tp.topic, rec.tp.partition, max(rec.hwm-rec.offset-1, 0))
+		d.m.SetEndOffset(rec.tp.topic, rec.tp.partition, rec.hwm)
 	}
 	if dec.err == nil {
 		err := g.writeRow(ctx, dec.row)
@@ -610,6 +627,7 @@ func (g *generation) resetAll(moved map[*partState]int64) {
 			ps.reseek(ps.resume())
 			ps.halted = false
 		}
+		g.publishCommitted(ps)
 	}
 	g.d.m.Reseeks.Add(1)
 }
@@ -657,7 +675,7 @@ func (g *generation) finishIfEnd(ctx, gctx context.Context) (bool, error) {
 }
 
 func (d *Daemon) reachedEnd(ctx context.Context) (bool, error) {
-	snap, err := d.tbl.Snapshot(ctx)
+	snap, err := d.tbl.Snapshot(ctx, table.WithoutFiles())
 	if err != nil {
 		return false, fmt.Errorf("snapshot of %s: %w", d.tbl.URL(), err)
 	}
@@ -682,7 +700,9 @@ func (d *Daemon) reachedEnd(ctx context.Context) (bool, error) {
 // flushRetry flushes, retrying store errors until it succeeds or a context
 // ends (the buffer stays, so a full buffer applies backpressure).
 func (g *generation) flushRetry(ctx, gctx context.Context) error {
-	return g.d.retry(ctx, gctx, "flush", func() error { return g.flush(ctx) })
+	err := g.d.retry(ctx, gctx, "flush", func() error { return g.flush(ctx) })
+	g.publishAllCommitted()
+	return err
 }
 
 // finalFlush flushes once more under the shutdown timeout, detached from the

@@ -16,8 +16,10 @@
 // offset>}. The consumer group (kafka-go's ConsumerGroup/Generation API) only
 // splits partitions between daemons: at the start of every generation the
 // daemon loads the latest snapshot and starts each assigned partition at its
-// txn version + 1 (or at Options.Start when the table has none). Group
-// offsets are committed after each table commit for lag monitoring only.
+// txn version + 1 (or at Options.Start when the table has none: earliest is
+// the partition's log start, latest its end offset read when the generation
+// starts, before the daemon reports ready). Group offsets are committed after
+// each table commit for lag monitoring only.
 //
 // Invariant: every record at an offset <= the committed txn version of its
 // partition is in the table exactly once; nothing after it is.
@@ -73,9 +75,43 @@
 // txn = the batch's last offset per partition, then the main commit. After a
 // crash between the two, the batch is read again from the main txn + 1 and
 // letters at offsets <= the DLQ txn are skipped, being there already: no
-// letter is lost or duplicated. A DLQ topic is produced to synchronously
-// before the main commit; it is at-least-once (headers kappa.topic,
-// kappa.partition, kappa.offset identify duplicates).
+// letter is lost or duplicated.
+//
+// A DLQ topic gets the letters (value and key as read, headers
+// kappa.topic, kappa.partition, kappa.offset and kappa.error) before the
+// main commit too, exactly once without an idempotent producer: all letters
+// of a source partition go to one DLQ partition (recorded in the main table
+// as txn "<appId>-dlq-partition"; placed by a hash of topic and partition
+// before that), and each main commit records in txn "<appId>-dlq-offset" a
+// DLQ offset from which every letter for a source offset beyond the commit
+// is found. Before producing (first attempt and every retry, also after a
+// restart) the daemon reads that DLQ partition back from there (from its
+// earliest offset when nothing is recorded yet) and skips letters already
+// in it; each produce request is sent once, with acks from all replicas, so
+// a crash between produce and commit or a lost produce response duplicates
+// nothing. Not covered: a daemon that missed a rebalance producing at the
+// same time as the partition's new owner, a produce request the broker
+// applies only after the retry's read-back, and the DLQ topic's partition
+// count changing before a source partition's first letters are committed;
+// the headers identify such duplicates.
+//
+// # Memory
+//
+// Memory is bounded by the flush settings and the number of partitions, not
+// by run time or by the table's size or history: the daemon keeps the table
+// state WithoutFiles (protocol, metadata, txns; see package table), so it
+// never holds the table's file list, and its checkpoints stream the previous
+// checkpoint into the new one. BenchmarkIngestMemoryVsTableSize measures it.
+//
+// # Brokers, TLS and SASL
+//
+// Run connects to the brokers once before joining the group: a SASL login
+// the brokers reject (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512), a TLS
+// certificate that does not verify, or a refused authorization stops it
+// with an error wrapping ErrBrokerAuth that names the brokers, mechanism and
+// TLS setting. Other connection errors are logged and retried. During a run,
+// authentication errors are logged at error level and retried, and /readyz
+// stays not ready until a generation starts.
 //
 // # Shutdown
 //
@@ -88,5 +124,8 @@
 // Metrics counts records consumed, committed and dead-lettered, commits,
 // conflicts, reseeks, files and bytes written, commit latency and lag per
 // partition; Metrics.Handler serves them in the Prometheus text format with
-// /healthz and /readyz (ready while consuming in a generation).
+// /healthz and /readyz (ready while consuming in a generation). Lag is the
+// partition's end offset minus the next offset the table will take (last
+// committed + 1); end offsets are read at generation start, every 5 s, and
+// from fetched batches, so an idle or stalled partition shows its true lag.
 package ingest

@@ -110,6 +110,11 @@ func (g *generation) commitRows(ctx context.Context, pend []*partState) error {
 		txns[ps.app] = ps.last
 		rows += int64(ps.rows)
 	}
+	if d.dlt != nil {
+		// Where the DLQ topic read-back starts next time (not checked:
+		// expect covers the source offsets only).
+		d.dlt.addTxns(pend, txns)
+	}
 	start := time.Now()
 	version, moved, err := commitWithTxns(ctx, d.tbl, g.adds, expect, txns, "STREAMING UPDATE", map[string]any{"outputMode": "Append", "queryId": d.opts.AppID})
 	if len(moved) > 0 {
@@ -124,6 +129,9 @@ func (g *generation) commitRows(ctx context.Context, pend []*partState) error {
 	}
 	if err != nil {
 		return err
+	}
+	if d.dlt != nil {
+		d.dlt.committed(pend)
 	}
 	d.m.ObserveCommit(time.Since(start))
 	d.m.Commits.Add(1)
@@ -174,7 +182,9 @@ func (d *Daemon) afterCommit(ctx context.Context, version int64, snap *table.Sna
 
 // commitDead writes the partitions' dead letters to the DLQ (table or topic)
 // before the main commit. For the DLQ table, its txn per partition records
-// the last offset whose letters it holds.
+// the last offset whose letters it holds; for the DLQ topic, a read-back
+// skips letters already produced (see dlqtopic.go) and the main commit
+// records where the next read-back starts.
 func (g *generation) commitDead(ctx context.Context, pend []*partState) error {
 	d := g.d
 	var letters []*deadLetter
@@ -188,8 +198,8 @@ func (g *generation) commitDead(ctx context.Context, pend []*partState) error {
 	if len(letters) == 0 {
 		return nil
 	}
-	if d.dlw != nil {
-		if err := d.produceDead(ctx, letters); err != nil {
+	if d.dlt != nil {
+		if err := g.produceDeadTopic(ctx, with); err != nil {
 			return err
 		}
 	} else {

@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -257,59 +255,11 @@ func TestKill9(t *testing.T) {
 	url := filepath.Join(t.TempDir(), "crash")
 	w := newProducer(brokers, "crash")
 	defer w.Close()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	const total = 25000
 	bad := func(i int) bool { return i%97 == 13 }
-	kills := 0
-	produced := 0
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
-	start := time.Now()
-	spawn := func(i int, untilEnd bool) *exec.Cmd {
-		cfg, _ := json.Marshal(childConfig{Brokers: brokers, Topic: "crash", Table: url, Group: fmt.Sprintf("g%d", i), UntilEnd: untilEnd})
-		cmd := exec.CommandContext(context.Background(), exe, "-test.run=^$")
-		cmd.Env = append(os.Environ(), childEnv+"="+string(cfg))
-		if os.Getenv("KAPPA_TEST_LOG") != "" {
-			cmd.Stderr = os.Stderr
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		return cmd
-	}
-	for i := 0; kills < 24 && time.Since(start) < 40*time.Second; i++ {
-		if produced < total-1000 {
-			produceMixed(t, w, produced, produced+1000, bad)
-			produced += 1000
-		}
-		cmd := spawn(i, false)
-		time.Sleep(time.Duration(150+rng.IntN(900)) * time.Millisecond)
-		_ = cmd.Process.Signal(syscall.SIGKILL)
-		_ = cmd.Wait()
-		kills++
-	}
-	produceMixed(t, w, produced, total, bad)
-	produced = total
-	t.Logf("%d kills in %v; table at %d rows before the final run", kills, time.Since(start).Round(time.Millisecond), rowCount(t, url))
-	if kills < 20 {
-		t.Errorf("only %d kills", kills)
-	}
-	cmd := spawn(1000, true)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("final until-end run: %v", err)
-		}
-	case <-time.After(60 * time.Second):
-		_ = cmd.Process.Kill()
-		t.Fatal("final run did not finish")
-	}
-	checkRows(t, url, produced, "test", "crash", bad)
-	checkDeadLetters(t, url+"_dlq", produced, bad)
+	killRun(t, childConfig{Brokers: brokers, Topic: "crash", Table: url}, w, total, bad, 24, 40*time.Second)
+	checkRows(t, url, total, "test", "crash", bad)
+	checkDeadLetters(t, url+"_dlq", total, bad)
 }
 
 func TestSchemaEvolution(t *testing.T) {
@@ -432,8 +382,7 @@ func TestSIGTERMFlushes(t *testing.T) {
 	defer func() { _ = cmd.Process.Kill() }()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, "http://"+addr+"/metrics", nil)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := httpGet("http://" + addr + "/metrics")
 		if err == nil {
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()

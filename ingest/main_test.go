@@ -4,12 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"os"
+	"os/exec"
 	"os/signal"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/kappa-lake/kappa/internal/store"
 )
 
 // childEnv, when set, makes the test binary run one ingest daemon with the
@@ -27,6 +33,14 @@ type childConfig struct {
 	MetricsAddr string
 	// Bench: BenchmarkIngest's settings (bench schema, big batches).
 	Bench bool
+	// FlushRows overrides the flush row count when > 0.
+	FlushRows int
+	// DLQTopic sends dead letters to this topic instead of the DLQ table.
+	DLQTopic string
+	// CommitDelay delays every commit write of the main table (a slow
+	// object store), widening the window between the dead letters and the
+	// commit where a kill lands.
+	CommitDelay time.Duration
 }
 
 func TestMain(m *testing.M) {
@@ -59,6 +73,15 @@ func runChild(cfg string) int {
 		o.FlushInterval = 10 * time.Second
 		o.FlushRows = 500_000
 	}
+	if c.FlushRows > 0 {
+		o.FlushRows = c.FlushRows
+	}
+	if c.DLQTopic != "" {
+		o.DLQTopic = c.DLQTopic
+	}
+	if c.CommitDelay > 0 {
+		o.wrapStore = func(st store.Store) store.Store { return &slowCommits{Store: st, delay: c.CommitDelay} }
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := Run(ctx, o); err != nil {
@@ -77,4 +100,66 @@ func runChild(cfg string) int {
 		}
 	}
 	return 0
+}
+
+// killRun is the kill -9 harness: it starts daemon children (cfg with a
+// group per child), producing the next 1000 of total messages before each,
+// and SIGKILLs each after 150-1050 ms, until want kills or the time budget
+// is spent; then it produces the rest and runs one --until-end child (without
+// the commit delay) to completion. It returns the kills.
+func killRun(t *testing.T, cfg childConfig, w *kafka.Writer, total int, bad func(int) bool, want int, budget time.Duration) int {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	spawn := func(i int, untilEnd bool) *exec.Cmd {
+		c := cfg
+		c.Group, c.UntilEnd = fmt.Sprintf("g%d", i), untilEnd
+		if untilEnd {
+			c.CommitDelay = 0
+		}
+		js, _ := json.Marshal(c)
+		cmd := exec.CommandContext(context.Background(), exe, "-test.run=^$")
+		cmd.Env = append(os.Environ(), childEnv+"="+string(js))
+		if os.Getenv("KAPPA_TEST_LOG") != "" {
+			cmd.Stderr = os.Stderr
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd
+	}
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	kills, produced := 0, 0
+	start := time.Now()
+	for i := 0; kills < want && time.Since(start) < budget; i++ {
+		if produced < total-1000 {
+			produceMixed(t, w, produced, produced+1000, bad)
+			produced += 1000
+		}
+		cmd := spawn(i, false)
+		time.Sleep(time.Duration(150+rng.IntN(900)) * time.Millisecond)
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		_ = cmd.Wait()
+		kills++
+	}
+	produceMixed(t, w, produced, total, bad)
+	t.Logf("%d kills in %v", kills, time.Since(start).Round(time.Millisecond))
+	if kills < want {
+		t.Errorf("only %d kills", kills)
+	}
+	cmd := spawn(1000, true)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("final until-end run: %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatal("final run did not finish")
+	}
+	return kills
 }

@@ -29,7 +29,7 @@ type Metrics struct {
 	commitLatency histogram
 
 	mu  sync.Mutex
-	lag map[string]map[int]int64 // topic -> partition -> lag (records)
+	lag map[string]map[int]*partOffsets // topic -> partition
 
 	ready atomic.Bool
 }
@@ -38,36 +38,84 @@ type Metrics struct {
 func NewMetrics() *Metrics {
 	return &Metrics{
 		commitLatency: histogram{bounds: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}},
-		lag:           map[string]map[int]int64{},
+		lag:           map[string]map[int]*partOffsets{},
 	}
 }
 
 // ObserveCommit records the latency of one table commit.
 func (m *Metrics) ObserveCommit(d time.Duration) { m.commitLatency.observe(d.Seconds()) }
 
-// SetLag records the consumer lag of one partition.
+// partOffsets are what the lag of one partition is computed from: the
+// partition's end offset (the offset the next produced record gets) and the
+// offset after the last one the table holds. -1 means unknown.
+type partOffsets struct{ end, committed int64 }
+
+func (m *Metrics) part(topic string, partition int) *partOffsets {
+	p := m.lag[topic]
+	if p == nil {
+		p = map[int]*partOffsets{}
+		m.lag[topic] = p
+	}
+	o := p[partition]
+	if o == nil {
+		o = &partOffsets{end: -1, committed: -1}
+		p[partition] = o
+	}
+	return o
+}
+
+// SetEndOffset records a partition's end offset (from a fetch's high-water
+// mark or a ListOffsets request). Offsets only grow, so an older reading
+// arriving late does not move it back (until the next generation).
+func (m *Metrics) SetEndOffset(topic string, partition int, end int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	o := m.part(topic, partition)
+	o.end = max(o.end, end)
+}
+
+// SetCommittedOffset records the offset after the last one the table holds
+// for a partition (the next offset to commit).
+func (m *Metrics) SetCommittedOffset(topic string, partition int, next int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.part(topic, partition).committed = next
+}
+
+// SetLag sets a partition's lag directly (end offset = lag, next offset to
+// commit = 0); the daemon itself uses SetEndOffset and SetCommittedOffset.
 func (m *Metrics) SetLag(topic string, partition int, lag int64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	p := m.lag[topic]
-	if p == nil {
-		p = map[int]int64{}
-		m.lag[topic] = p
-	}
-	p[partition] = lag
+	o := m.part(topic, partition)
+	o.end, o.committed = lag, 0
 }
 
-// Lag returns the recorded lag of a partition.
-func (m *Metrics) Lag(topic string, partition int) (int64, bool) {
+// Lag returns the lag of a partition: its end offset minus the offset after
+// the last one the table holds, i.e. the records produced to it that the
+// table does not hold yet. ok is false until both offsets are known.
+func (m *Metrics) Lag(topic string, partition int) (lag int64, ok bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	v, ok := m.lag[topic][partition]
-	return v, ok
+	o := m.lag[topic][partition]
+	if o == nil {
+		return 0, false
+	}
+	return o.lag()
 }
 
+func (o *partOffsets) lag() (int64, bool) {
+	if o.end < 0 || o.committed < 0 {
+		return 0, false
+	}
+	return max(o.end-o.committed, 0), true
+}
+
+// clearLag forgets every partition's offsets (a new generation may own
+// other partitions).
 func (m *Metrics) clearLag() {
 	m.mu.Lock()
-	m.lag = map[string]map[int]int64{}
+	m.lag = map[string]map[int]*partOffsets{}
 	m.mu.Unlock()
 }
 
@@ -105,8 +153,10 @@ func (m *Metrics) WriteText(w io.Writer) error {
 	}
 	var rows []row
 	for t, ps := range m.lag {
-		for part, l := range ps {
-			rows = append(rows, row{t, part, l})
+		for part, o := range ps {
+			if l, ok := o.lag(); ok {
+				rows = append(rows, row{t, part, l})
+			}
 		}
 	}
 	m.mu.Unlock()
@@ -116,7 +166,7 @@ func (m *Metrics) WriteText(w io.Writer) error {
 		}
 		return rows[i].part < rows[j].part
 	})
-	p("# HELP kappa_ingest_partition_lag Records between the last fetched offset and the partition end.\n# TYPE kappa_ingest_partition_lag gauge\n")
+	p("# HELP kappa_ingest_partition_lag Records in the partition after the last offset the table holds (end offset - committed offset - 1), refreshed every few seconds even when nothing is fetched.\n# TYPE kappa_ingest_partition_lag gauge\n")
 	for _, r := range rows {
 		p("kappa_ingest_partition_lag{topic=%s,partition=\"%d\"} %d\n", strconv.Quote(r.topic), r.part, r.lag)
 	}

@@ -5,11 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
-
-	"github.com/segmentio/kafka-go"
 
 	"github.com/kappa-lake/kappa/internal/pq"
 	"github.com/kappa-lake/kappa/internal/store"
@@ -178,7 +175,7 @@ func commitWithTxns(ctx context.Context, t *table.Table, adds []*txlog.Add, expe
 			continue
 		case errors.Is(err, table.ErrCommitUnknown):
 			// Did it land? The txns tell.
-			snap, serr := t.Snapshot(ctx)
+			snap, serr := t.Snapshot(ctx, table.WithoutFiles())
 			if serr != nil {
 				return -1, nil, fmt.Errorf("%w (and checking: %w)", err, serr)
 			}
@@ -200,29 +197,6 @@ func commitWithTxns(ctx context.Context, t *table.Table, adds []*txlog.Add, expe
 func cleanupLog(ctx context.Context, t *table.Table) error {
 	_, err := t.CleanupLog(ctx)
 	return err
-}
-
-// produceDead sends dead letters to the DLQ topic synchronously, with the
-// source coordinates and the error in headers.
-func (d *Daemon) produceDead(ctx context.Context, letters []*deadLetter) error {
-	msgs := make([]kafka.Message, len(letters))
-	for i, l := range letters {
-		msgs[i] = kafka.Message{
-			Key:   l.key,
-			Value: l.value,
-			Time:  l.ts,
-			Headers: []kafka.Header{
-				{Key: "kappa.topic", Value: []byte(l.topic)},
-				{Key: "kappa.partition", Value: []byte(strconv.Itoa(l.partition))},
-				{Key: "kappa.offset", Value: []byte(strconv.FormatInt(l.offset, 10))},
-				{Key: "kappa.error", Value: []byte(l.err)},
-			},
-		}
-	}
-	if err := d.dlw.WriteMessages(ctx, msgs...); err != nil {
-		return fmt.Errorf("produce %d dead letters to %s: %w", len(msgs), d.opts.DLQTopic, err)
-	}
-	return nil
 }
 
 // evolve adds the record's new top-level fields to the table schema: it

@@ -42,7 +42,7 @@ func runIngest(ctx context.Context, args []string, stderr io.Writer) error {
 		flushRows    = fs.Int("flush-rows", ingest.DefaultFlushRows, "commit after this many buffered records")
 		flushBytes   = fs.Int64("flush-bytes", ingest.DefaultFlushBytes, "commit after this many buffered bytes (target file size)")
 		dlq          = fs.String("dlq", "", "dead-letter table URL (default: <URL>_dlq)")
-		dlqTopic     = fs.String("dlq-topic", "", "send dead letters to this Kafka topic instead of a table")
+		dlqTopic     = fs.String("dlq-topic", "", "send dead letters to this existing Kafka topic instead of a table: exactly once per bad message (a read-back before each produce skips letters already there; headers kappa.topic/partition/offset/error)")
 		metaTopic    = fs.String("topic-column", "", "column receiving the record's topic")
 		metaPart     = fs.String("partition-column", "", "column receiving the record's partition")
 		metaOffset   = fs.String("offset-column", "", "column receiving the record's offset")

@@ -1,0 +1,201 @@
+package ingest
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
+)
+
+// testCA is a throw-away certificate authority and a server certificate it
+// signed for 127.0.0.1.
+type testCA struct {
+	server *tls.Config // for the broker
+	client *tls.Config // trusts the CA
+}
+
+func newTestCA(t testing.TB) testCA {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "kappa test CA"},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leafTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2),
+		Subject:      pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(time.Hour),
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, caCert, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(caCert)
+	return testCA{
+		server: &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{{Certificate: [][]byte{leafDER}, PrivateKey: key}}},
+		client: &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool},
+	}
+}
+
+// TestGapsAuth runs the daemon against an in-process broker requiring each
+// SASL mechanism, TLS, and both, checking records land exactly once; then
+// with a wrong password (or an untrusted certificate) Run must fail fast
+// with ErrBrokerAuth instead of waiting for a group that never forms.
+func TestGapsAuth(t *testing.T) {
+	ca := newTestCA(t)
+	const user, pass = "kappa", "s3cret-pw"
+	cases := []struct {
+		name string
+		mech string
+		tls  bool
+	}{
+		{"PLAIN", SASLPlain, false},
+		{"SCRAM-SHA-256", SASLScramSHA256, false},
+		{"SCRAM-SHA-512", SASLScramSHA512, false},
+		{"TLS", "", true},
+		{"TLS+SCRAM-SHA-512", SASLScramSHA512, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			kopts := []kfake.Opt{
+				kfake.NumBrokers(1),
+				kfake.SeedTopics(2, "secure"),
+				kfake.GroupMinSessionTimeout(100 * time.Millisecond),
+			}
+			if tc.mech != "" {
+				kopts = append(kopts, kfake.EnableSASL(), kfake.Superuser(tc.mech, user, pass))
+			}
+			if tc.tls {
+				kopts = append(kopts, kfake.TLS(ca.server))
+			}
+			c, err := kfake.NewCluster(kopts...)
+			if err != nil {
+				t.Fatalf("kfake: %v", err)
+			}
+			defer c.Close()
+			brokers := c.ListenAddrs()
+
+			var clientTLS *tls.Config
+			if tc.tls {
+				clientTLS = ca.client
+			}
+			mech, err := saslMechanism(SASL{Mechanism: tc.mech, Username: user, Password: pass})
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := newProducer(brokers, "secure")
+			w.Transport = &kafka.Transport{TLS: clientTLS, SASL: mech}
+			defer w.Close()
+			produceJSON(t, w, 0, 300)
+
+			dir := t.TempDir()
+			url := filepath.Join(dir, "secure")
+			o := testOptions(t, brokers, url, "secure")
+			o.TLS = clientTLS
+			if tc.mech != "" {
+				o.SASL = SASL{Mechanism: tc.mech, Username: user, Password: pass}
+			}
+			o.UntilEnd = true
+			o.FlushRows = 100
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			if err := Run(ctx, o); err != nil {
+				t.Fatalf("until-end run: %v", err)
+			}
+			checkExactlyOnce(t, url, 300, "test", "secure")
+
+			// Bad credentials: a daemon (not until-end: it would otherwise
+			// wait for its group forever) must stop with a clear error.
+			bad := testOptions(t, brokers, filepath.Join(dir, "rejected"), "secure")
+			bad.TLS = clientTLS
+			if tc.mech != "" {
+				bad.SASL = SASL{Mechanism: tc.mech, Username: user, Password: "wrong-" + pass}
+			} else {
+				bad.TLS = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: x509.NewCertPool()} // trusts nothing
+			}
+			start := time.Now()
+			rctx, rcancel := context.WithTimeout(context.Background(), 15*time.Second)
+			defer rcancel()
+			err = Run(rctx, bad)
+			took := time.Since(start)
+			if !errors.Is(err, ErrBrokerAuth) {
+				t.Fatalf("run with bad credentials: err = %v after %v, want ErrBrokerAuth", err, took)
+			}
+			if rctx.Err() != nil || took > 10*time.Second {
+				t.Fatalf("bad credentials reported after %v", took)
+			}
+			if bad.Metrics.ready.Load() {
+				t.Error("daemon reported ready with rejected credentials")
+			}
+			t.Logf("rejected after %v: %v", took.Round(time.Millisecond), err)
+		})
+	}
+}
+
+// recordLevels is a slog handler keeping the level of every record.
+type recordLevels struct{ levels *[]slog.Level }
+
+func (h recordLevels) Enabled(context.Context, slog.Level) bool { return true }
+func (h recordLevels) Handle(_ context.Context, r slog.Record) error {
+	*h.levels = append(*h.levels, r.Level)
+	return nil
+}
+func (h recordLevels) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h recordLevels) WithGroup(string) slog.Handler      { return h }
+
+// TestGapsAuthLogEscalation: kafka-go's consumer group reports a rejected
+// login only as text; the daemon's adapter must raise it to error level
+// (the group keeps retrying, so this is what an operator sees) and keep
+// routine group errors at debug.
+func TestGapsAuthLogEscalation(t *testing.T) {
+	var levels []slog.Level
+	l := slog.New(recordLevels{&levels})
+	k := kafkaLogger{log: l.Debug, escalate: l.Error, where: "group"}
+	k.Printf("Failed to connect to coordinator: %v", errors.New("could not successfully authenticate to 127.0.0.1:9092 with SASL: [58] SASL Authentication Failed"))
+	k.Printf("Failed to connect to coordinator: %v", errors.New("failed to dial: tls: failed to verify certificate: x509: certificate signed by unknown authority"))
+	k.Printf("Failed to join group %s: %v", "g", kafka.RebalanceInProgress)
+	want := []slog.Level{slog.LevelError, slog.LevelError, slog.LevelDebug}
+	if fmt.Sprint(levels) != fmt.Sprint(want) {
+		t.Fatalf("levels %v, want %v", levels, want)
+	}
+}
