@@ -36,6 +36,8 @@ type Daemon struct {
 
 	ends map[topicPartition]offsetRange // UntilEnd targets
 
+	maint *maintainer // background checkpoints and log cleanup
+
 	srv *http.Server
 }
 
@@ -97,6 +99,8 @@ func (d *Daemon) Close() error {
 // Run is the daemon's main loop: one consumer-group generation after another.
 func (d *Daemon) Run(ctx context.Context) error {
 	o := &d.opts
+	d.maint = newMaintainer(d)
+	defer d.maint.stop(o.ShutdownTimeout)
 	if o.MetricsAddr != "" && d.srv == nil {
 		ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", o.MetricsAddr)
 		if err != nil {

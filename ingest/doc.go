@@ -103,6 +103,13 @@
 // never holds the table's file list, and its checkpoints stream the previous
 // checkpoint into the new one. BenchmarkIngestMemoryVsTableSize measures it.
 //
+// Checkpoints (every delta.checkpointInterval commits, of the table and the
+// DLQ table) and, with CleanupLog, the removal of expired log files run in
+// the background, one at a time per table, so a checkpoint of a large table
+// does not hold up commits; versions reached meanwhile coalesce into one
+// checkpoint of the newest. At shutdown a running checkpoint gets
+// ShutdownTimeout to finish, then is cancelled (leaving nothing behind).
+//
 // # Brokers, TLS and SASL
 //
 // Run connects to the brokers once before joining the group: a SASL login

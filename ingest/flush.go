@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	"github.com/kappa-lake/kappa/table"
 )
 
 // errMoved reports partitions whose txn another writer moved.
@@ -162,22 +160,8 @@ func (g *generation) commitRows(ctx context.Context, pend []*partState) error {
 	if err := g.gen.CommitOffsets(offsets); err != nil {
 		d.log.Debug("commit group offsets", "err", err)
 	}
-	d.afterCommit(ctx, version, g.snap)
+	d.maint.committed(d.tbl, version, g.snap.Config().CheckpointInterval)
 	return nil
-}
-
-// afterCommit cleans up expired log files after checkpoint versions.
-func (d *Daemon) afterCommit(ctx context.Context, version int64, snap *table.Snapshot) {
-	if !d.opts.CleanupLog {
-		return
-	}
-	interval := int64(snap.Config().CheckpointInterval)
-	if interval <= 0 || version%interval != 0 {
-		return
-	}
-	if err := cleanupLog(ctx, d.tbl); err != nil {
-		d.log.Warn("log cleanup", "err", err)
-	}
 }
 
 // commitDead writes the partitions' dead letters to the DLQ (table or topic)
@@ -233,7 +217,7 @@ func (g *generation) commitDead(ctx context.Context, pend []*partState) error {
 		if err != nil {
 			return fmt.Errorf("write %d dead letters: %w", len(rows), err)
 		}
-		_, moved, err := commitWithTxns(ctx, d.dlq, adds, expect, txns, "STREAMING UPDATE", map[string]any{"outputMode": "Append", "queryId": d.opts.AppID + "-dlq"})
+		version, moved, err := commitWithTxns(ctx, d.dlq, adds, expect, txns, "STREAMING UPDATE", map[string]any{"outputMode": "Append", "queryId": d.opts.AppID + "-dlq"})
 		if len(moved) > 0 {
 			if _, uerr := g.dlqSnap.Update(ctx); uerr != nil {
 				return fmt.Errorf("refresh %s: %w", d.dlq.URL(), uerr)
@@ -248,6 +232,7 @@ func (g *generation) commitDead(ctx context.Context, pend []*partState) error {
 		if err != nil {
 			return err
 		}
+		d.maint.committed(d.dlq, version, g.dlqSnap.Config().CheckpointInterval)
 	}
 	for _, ps := range with {
 		ps.dlqTxn = ps.last

@@ -61,7 +61,8 @@ func (l *deadLetter) row() map[string]any {
 // openTables opens the table and the DLQ table, creating them when allowed.
 func (d *Daemon) openTables(ctx context.Context) error {
 	o := &d.opts
-	topts := []table.Option{table.WithLogger(d.log)}
+	// Checkpoints run in the background (maintainer), not in Commit.
+	topts := []table.Option{table.WithLogger(d.log), table.WithoutAutoCheckpoint()}
 	open := func(url string) (*table.Table, error) {
 		if o.wrapStore == nil {
 			return table.Open(ctx, url, topts...)
@@ -73,7 +74,9 @@ func (d *Daemon) openTables(ctx context.Context) error {
 		return table.OpenStore(ctx, o.wrapStore(st), topts...)
 	}
 	create := func(url string, schema *txlog.StructType, opts ...table.CreateOption) (*table.Table, error) {
-		opts = append(opts, topts[0])
+		for _, o := range topts {
+			opts = append(opts, o)
+		}
 		var t *table.Table
 		var err error
 		if o.wrapStore == nil {
@@ -192,11 +195,6 @@ func commitWithTxns(ctx context.Context, t *table.Table, adds []*txlog.Add, expe
 		}
 		return -1, nil, fmt.Errorf("commit to %s: %w", t.URL(), err)
 	}
-}
-
-func cleanupLog(ctx context.Context, t *table.Table) error {
-	_, err := t.CleanupLog(ctx)
-	return err
 }
 
 // evolve adds the record's new top-level fields to the table schema: it
