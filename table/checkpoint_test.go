@@ -339,3 +339,27 @@ func TestWithoutFilesRefusesFileCalls(t *testing.T) {
 		t.Fatalf("files %v", got)
 	}
 }
+
+// TestOlderCheckpointKeepsHint: checkpointing an older version writes its
+// checkpoint but leaves _last_checkpoint naming the newest one.
+func TestOlderCheckpointKeepsHint(t *testing.T) {
+	ctx := context.Background()
+	tbl := newTable(t, memURL(), table.WithoutAutoCheckpoint())
+	for _, p := range []string{"a", "b", "c"} {
+		commitAdds(t, tbl, p)
+	}
+	if _, err := tbl.Checkpoint(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	lc, err := tbl.Checkpoint(ctx, 1)
+	if err != nil || lc.Version != 1 || *lc.NumOfAddFiles != 1 {
+		t.Fatalf("checkpoint 1: %+v %v", lc, err)
+	}
+	hint, err := txlog.ReadLastCheckpoint(ctx, tbl.Store())
+	if err != nil || hint == nil || hint.Version != 3 {
+		t.Fatalf("_last_checkpoint %+v %v; want version 3", hint, err)
+	}
+	if _, err := tbl.Store().Stat(ctx, txlog.CheckpointKey(1)); err != nil {
+		t.Fatalf("checkpoint 1 not written: %v", err)
+	}
+}

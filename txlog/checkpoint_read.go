@@ -2,31 +2,21 @@ package txlog
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"iter"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/format"
 
 	"github.com/kappa-lake/kappa/internal/store"
 )
-
-// wholeFileLimit is the size up to which ReadCheckpoint reads a checkpoint
-// Parquet file with one request into memory; larger files are read through
-// the store's ReaderAt with large buffered reads, so memory stays bounded.
-const wholeFileLimit = 64 << 20
-
-// remoteReadBuffer is the read buffer size for checkpoint files read through
-// a ReaderAt (one range request per buffer fill and column).
-const remoteReadBuffer = 1 << 20
-
-// stateReadBuffer is the read buffer size of ReadCheckpointState: it reads a
-// few small columns, never the whole file.
-const stateReadBuffer = 64 << 10
 
 // ReadCheckpoint yields the actions of a checkpoint: every part of a classic
 // (single-file or multi-part) V1 checkpoint in order, or a V2 checkpoint
@@ -46,6 +36,15 @@ const stateReadBuffer = 64 << 10
 // stored as plain INT64). Without it the metaData seen so far in the
 // checkpoint is used.
 //
+// A Parquet file of up to 1 MiB is read whole with one request; a larger
+// one through the store's ReaderAt: one request for the footer (the file's
+// last MiB), then, per row group, one request for the byte range of the
+// columns decoded (two when a wide unread column group such as
+// add.stats_parsed lies between them), into a buffer reused across row
+// groups. Memory is bounded by the largest row group, not by the file;
+// a row group of more than 64 MiB (Spark may write a single one) is read
+// column by column through 1 MiB readahead buffers.
+//
 // Errors from malformed files wrap ErrCorruptLog and name the file; the
 // iteration stops at the first error.
 func ReadCheckpoint(ctx context.Context, st store.Store, parts []LogFile, schema func() *StructType) iter.Seq2[Action, error] {
@@ -56,9 +55,10 @@ func ReadCheckpoint(ctx context.Context, st store.Store, parts []LogFile, schema
 // domainMetadata actions of a checkpoint (and checkpointMetadata), never its
 // file actions, in file order: the table state a writer needs. It does not
 // read sidecars, skips row groups whose footer statistics show those
-// columns all null, and reads only those columns, through the store's
-// ReaderAt with a small buffer, so memory and I/O do not grow with the
-// number of files in the table. A V2 JSON checkpoint is read whole (its
+// columns all null, and reads only those columns (a file above 64 KiB
+// through the store's ReaderAt: a 64 KiB tail read for the footer, then
+// one request per run of those columns in a row group), so memory and I/O
+// do not grow with the number of files in the table. A V2 JSON checkpoint is read whole (its
 // file actions, if any, are parsed and dropped). Errors are those of
 // ReadCheckpoint.
 func ReadCheckpointState(ctx context.Context, st store.Store, parts []LogFile) iter.Seq2[Action, error] {
@@ -186,55 +186,353 @@ func readJSONCheckpoint(ctx context.Context, st store.Store, key string, emit fu
 	return nil
 }
 
-// openParquet opens a checkpoint Parquet file from the store. A file of at
-// most wholeFileLimit bytes (stateReadBuffer when small is set) is read into
-// memory with one request; a larger one is read through the store's
-// ReaderAt with a read buffer of remoteReadBuffer bytes (stateReadBuffer
-// when small), the footer with one request from the end.
-func openParquet(ctx context.Context, st store.Store, key string, small bool) (*parquet.File, func(), error) {
+// Reading a checkpoint Parquet file from a store. A small file is read whole
+// with one request. A larger one is read through the store's ReaderAt with
+// a windowReader: the footer comes from one read of the file's tail, and
+// before a row group is decoded, the byte ranges of the column chunks that
+// will be decoded are fetched with one request per contiguous run (one or
+// two per row group) into a buffer reused across row groups; parquet-go's
+// reads are then copies from it. Memory is bounded by the largest row
+// group's decoded columns, not by the file size. A row group whose ranges
+// exceed windowCap is read column by column instead, through a readahead
+// buffer per column chunk.
+
+// Tunables of the windowed reader; variables so tests can force each path.
+var (
+	// wholeFileLimit is the size up to which a checkpoint file is read whole
+	// with one request. It is also the size of the tail read that holds
+	// the footer of a larger file.
+	wholeFileLimit int64 = 1 << 20
+	// windowCap bounds the bytes fetched for one row group. Above it the row
+	// group is read through per-column-chunk readahead buffers (Spark often
+	// writes a checkpoint as a single row group).
+	windowCap int64 = 64 << 20
+	// windowMergeGap: column chunk ranges closer than this are fetched with
+	// one request, gap included (a request costs more than that much
+	// transfer); farther ones, such as our add columns and remove columns
+	// on either side of add.stats_parsed, with one request each.
+	windowMergeGap int64 = 1 << 20
+	// stateWholeFileLimit is wholeFileLimit for ReadCheckpointState, which
+	// reads a few small columns, never the whole file.
+	stateWholeFileLimit int64 = 64 << 10
+)
+
+const (
+	// chunkReadahead is the readahead per column chunk of a row group read
+	// column by column (one range request per fill).
+	chunkReadahead = 1 << 20
+	// pageReadBuffer is parquet-go's read buffer per open column when it
+	// reads through a windowReader (copies from memory).
+	pageReadBuffer = 32 << 10
+	// stateReadBuffer is chunkReadahead for ReadCheckpointState.
+	stateReadBuffer = 64 << 10
+)
+
+// openParquet opens a checkpoint Parquet file from the store (see above).
+// The windowReader is nil when the file was read whole; otherwise the
+// caller loads each row group's window before decoding it. small selects
+// the limits of ReadCheckpointState.
+func openParquet(ctx context.Context, st store.Store, key string, small bool) (*parquet.File, *windowReader, func(), error) {
 	r, err := st.Open(ctx, key)
 	if err != nil {
-		return nil, nil, fmt.Errorf("read checkpoint %s: %w", key, err)
+		return nil, nil, nil, fmt.Errorf("read checkpoint %s: %w", key, err)
 	}
 	size := r.Size()
-	var ra io.ReaderAt = ctxReaderAt{ctx: ctx, r: r}
-	opts := []parquet.FileOption{parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true)}
-	closer := func() { _ = r.Close() }
-	whole, buffer := int64(wholeFileLimit), remoteReadBuffer
+	tailSize, readahead := wholeFileLimit, int64(chunkReadahead)
 	if small {
-		whole, buffer = stateReadBuffer, stateReadBuffer
+		tailSize, readahead = stateWholeFileLimit, stateReadBuffer
 	}
-	switch {
-	case size <= whole:
-		buf := make([]byte, size)
-		if _, err := r.ReadAt(buf, 0); err != nil && !errors.Is(err, io.EOF) {
-			_ = r.Close()
-			return nil, nil, fmt.Errorf("read checkpoint %s: %w", key, err)
-		}
+	tailSize = max(min(tailSize, size), 0)
+	tail := make([]byte, tailSize)
+	if err := readFull(ctx, r, tail, size-tailSize); err != nil {
 		_ = r.Close()
-		ra, closer = bytes.NewReader(buf), func() {}
-	default:
-		opts = append(opts, parquet.ReadBufferSize(buffer), parquet.OptimisticRead(true))
+		if ctx.Err() != nil {
+			return nil, nil, nil, fmt.Errorf("read checkpoint %s: %w", key, err)
+		}
+		return nil, nil, nil, corruptCheckpoint("read checkpoint "+key, err)
 	}
-	f, err := parquet.OpenFile(ra, size, opts...)
+	opts := []parquet.FileOption{parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true)}
+	if tailSize == size {
+		_ = r.Close()
+		f, err := parquet.OpenFile(bytes.NewReader(tail), size, opts...)
+		if err != nil {
+			return nil, nil, nil, corruptCheckpoint("read checkpoint "+key, err)
+		}
+		return f, nil, func() {}, nil
+	}
+	w := &windowReader{ctx: ctx, r: r, size: size, readahead: readahead, rg: -1}
+	w.tail = segment{off: size - tailSize, data: tail}
+	w.segs = []segment{w.tail}
+	// The header magic is not checked (it would cost a request of its own);
+	// as for other engines' readers, the footer's magic is what counts.
+	opts = append(opts, parquet.SkipMagicBytes(true), parquet.ReadBufferSize(pageReadBuffer))
+	f, err := parquet.OpenFile(w, size, opts...)
+	w.segs = nil // the footer is decoded
 	if err != nil {
-		closer()
-		return nil, nil, corruptCheckpoint("read checkpoint "+key, err)
+		_ = r.Close()
+		if ctx.Err() != nil {
+			return nil, nil, nil, fmt.Errorf("read checkpoint %s: %w", key, err)
+		}
+		return nil, nil, nil, corruptCheckpoint("read checkpoint "+key, err)
 	}
-	return f, closer, nil
+	w.meta = f.Metadata()
+	return f, w, func() { _ = r.Close() }, nil
 }
 
-// ctxReaderAt makes reads of a store ReaderAt fail once ctx is done.
-type ctxReaderAt struct {
-	ctx context.Context
-	r   io.ReaderAt
+// readFull reads len(p) bytes at off; a short read is io.ErrUnexpectedEOF.
+func readFull(ctx context.Context, r io.ReaderAt, p []byte, off int64) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(p) == 0 {
+		return nil
+	}
+	n, err := r.ReadAt(p, off)
+	if n == len(p) {
+		return nil
+	}
+	if err == nil || errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF
+	}
+	return fmt.Errorf("read %d bytes at offset %d: %w", len(p), off, err)
 }
 
-func (c ctxReaderAt) ReadAt(p []byte, off int64) (int, error) {
-	if err := c.ctx.Err(); err != nil {
+// segment is a byte range of the file held in memory.
+type segment struct {
+	off  int64
+	data []byte
+}
+
+// byteSpan is a byte range [start, end) of the file.
+type byteSpan struct{ start, end int64 }
+
+// chunkBuffer is the readahead buffer of one column chunk read outside the
+// window: [start, end) is the chunk, buf holds its bytes at off.
+type chunkBuffer struct {
+	byteSpan
+	off int64
+	buf []byte
+}
+
+// windowReader is the io.ReaderAt parquet-go reads a large checkpoint file
+// through. Reads inside the loaded segments are copies; reads in a column
+// chunk of the current row group outside them go through that chunk's
+// readahead buffer; anything else goes to the store. It serves one
+// goroutine (parquet-go's synchronous read mode).
+type windowReader struct {
+	ctx       context.Context
+	r         store.ReaderAt
+	size      int64
+	readahead int64
+	meta      *format.FileMetaData
+	tail      segment // the file's last bytes, read with the footer
+
+	buf    []byte    // storage of segs, reused across row groups
+	segs   []segment // disjoint
+	rg     int       // current row group, -1 before the first
+	chunks []chunkBuffer
+	spare  [][]byte // readahead buffers to reuse
+}
+
+// chunkSpan is the byte range parquet-go reads for a column chunk: from the
+// dictionary page (or else the first data page) for total_compressed_size
+// bytes. ok is false when it lies outside a file of size bytes.
+func chunkSpan(cc *format.ColumnChunk, size int64) (s byteSpan, ok bool) {
+	md := &cc.MetaData
+	s.start = md.DataPageOffset
+	if md.DictionaryPageOffset != 0 {
+		s.start = md.DictionaryPageOffset
+	}
+	s.end = s.start + md.TotalCompressedSize
+	return s, s.start >= 0 && md.TotalCompressedSize >= 0 && s.end >= s.start && s.end <= size
+}
+
+// load prepares row group gi for decoding the given leaf columns: it
+// fetches their byte ranges, merged when closer than windowMergeGap, with
+// one request each into the reused buffer; when they total more than
+// windowCap it leaves them to the per-chunk readahead. A range outside the
+// file is ErrCorruptLog.
+func (w *windowReader) load(gi int, leaves []int) error {
+	w.release()
+	w.rg = gi
+	if gi < 0 || gi >= len(w.meta.RowGroups) {
+		return fmt.Errorf("%w: row group %d is not in the footer", ErrCorruptLog, gi)
+	}
+	cols := w.meta.RowGroups[gi].Columns
+	spans := make([]byteSpan, 0, len(leaves))
+	for _, li := range leaves {
+		if li < 0 || li >= len(cols) {
+			return fmt.Errorf("%w: row group %d has %d column chunks, no chunk %d", ErrCorruptLog, gi, len(cols), li)
+		}
+		s, ok := chunkSpan(&cols[li], w.size)
+		if !ok {
+			return fmt.Errorf("%w: column chunk %d of row group %d spans bytes [%d, %d), outside the file (%d bytes)",
+				ErrCorruptLog, li, gi, s.start, s.end, w.size)
+		}
+		if s.end > s.start {
+			spans = append(spans, s)
+		}
+	}
+	slices.SortFunc(spans, func(a, b byteSpan) int { return cmp.Compare(a.start, b.start) })
+	var merged []byteSpan
+	for _, s := range spans {
+		if n := len(merged); n > 0 && s.start <= merged[n-1].end+windowMergeGap {
+			merged[n-1].end = max(s.end, merged[n-1].end)
+			continue
+		}
+		merged = append(merged, s)
+	}
+	// Ranges inside the tail read at open (the last row group of a file,
+	// often) are served from it.
+	var total int64
+	fetch := merged[:0]
+	tailEnd := w.tail.off + int64(len(w.tail.data))
+	for _, s := range merged {
+		if s.start >= w.tail.off && s.end <= tailEnd {
+			w.segs = append(w.segs, segment{off: s.start, data: w.tail.data[s.start-w.tail.off : s.end-w.tail.off]})
+			continue
+		}
+		fetch = append(fetch, s)
+		total += s.end - s.start
+	}
+	if total > windowCap {
+		return nil // column by column (see chunkAt)
+	}
+	if int64(cap(w.buf)) < total {
+		w.buf = make([]byte, total)
+	}
+	buf := w.buf[:total]
+	for _, s := range fetch {
+		seg := buf[:s.end-s.start]
+		buf = buf[len(seg):]
+		if err := readFull(w.ctx, w.r, seg, s.start); err != nil {
+			w.segs = w.segs[:0]
+			return err
+		}
+		w.segs = append(w.segs, segment{off: s.start, data: seg})
+	}
+	return nil
+}
+
+// release forgets the window and the readahead buffers of the current row
+// group, keeping their storage for the next one.
+func (w *windowReader) release() {
+	w.segs = w.segs[:0]
+	for _, c := range w.chunks {
+		if c.buf != nil {
+			w.spare = append(w.spare, c.buf[:0])
+		}
+	}
+	w.chunks = w.chunks[:0]
+}
+
+// ReadAt implements io.ReaderAt.
+func (w *windowReader) ReadAt(p []byte, off int64) (int, error) {
+	if err := w.ctx.Err(); err != nil {
 		return 0, err
 	}
-	return c.r.ReadAt(p, off)
+	if off < 0 {
+		return 0, fmt.Errorf("read at negative offset %d", off)
+	}
+	n := 0
+	for n < len(p) {
+		pos := off + int64(n)
+		if pos >= w.size {
+			return n, io.EOF
+		}
+		if s := w.segAt(pos); s != nil {
+			n += copy(p[n:], s.data[pos-s.off:])
+			continue
+		}
+		if ci := w.chunkAt(pos); ci >= 0 {
+			m, err := w.readChunk(ci, p[n:], pos)
+			n += m
+			if err != nil {
+				return n, err
+			}
+			continue
+		}
+		m, err := w.r.ReadAt(p[n:], pos)
+		return n + m, err
+	}
+	return n, nil
+}
+
+func (w *windowReader) segAt(pos int64) *segment {
+	for i := range w.segs {
+		if s := &w.segs[i]; pos >= s.off && pos < s.off+int64(len(s.data)) {
+			return s
+		}
+	}
+	return nil
+}
+
+// chunkAt returns the index in w.chunks of the column chunk of the current
+// row group holding pos (adding it), or -1.
+func (w *windowReader) chunkAt(pos int64) int {
+	for i := range w.chunks {
+		if c := &w.chunks[i]; pos >= c.start && pos < c.end {
+			return i
+		}
+	}
+	if w.meta == nil || w.rg < 0 || w.rg >= len(w.meta.RowGroups) {
+		return -1
+	}
+	cols := w.meta.RowGroups[w.rg].Columns
+	for i := range cols {
+		if s, ok := chunkSpan(&cols[i], w.size); ok && pos >= s.start && pos < s.end {
+			w.chunks = append(w.chunks, chunkBuffer{byteSpan: s})
+			return len(w.chunks) - 1
+		}
+	}
+	return -1
+}
+
+// spareBuffer returns an empty buffer of capacity at least n, reusing one
+// of an earlier row group when possible (a small chunk gets a small one).
+func (w *windowReader) spareBuffer(n int64) []byte {
+	for i, b := range w.spare {
+		if int64(cap(b)) >= n {
+			w.spare = slices.Delete(w.spare, i, i+1)
+			return b
+		}
+	}
+	return make([]byte, 0, n)
+}
+
+// readChunk reads into p at pos (inside chunk ci, p clipped to the chunk)
+// through the chunk's readahead buffer; reads of at least a buffer go
+// straight to the store.
+func (w *windowReader) readChunk(ci int, p []byte, pos int64) (int, error) {
+	c := &w.chunks[ci]
+	if pos >= c.off && pos < c.off+int64(len(c.buf)) {
+		return copy(p, c.buf[pos-c.off:]), nil
+	}
+	want := min(int64(len(p)), c.end-pos)
+	if want >= w.readahead {
+		m, err := w.r.ReadAt(p[:want], pos)
+		if int64(m) == want {
+			err = nil
+		} else if err == nil {
+			err = io.ErrUnexpectedEOF
+		}
+		return m, err
+	}
+	fill := min(w.readahead, c.end-pos)
+	if int64(cap(c.buf)) < fill {
+		c.buf = w.spareBuffer(min(w.readahead, c.end-c.start))
+	}
+	c.buf = c.buf[:fill]
+	m, err := w.r.ReadAt(c.buf, pos)
+	if int64(m) < fill {
+		c.buf = c.buf[:0]
+		if err == nil || errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return 0, err
+	}
+	c.off = pos
+	return copy(p, c.buf), nil
 }
 
 // readParquetCheckpoint decodes the actions of one checkpoint Parquet file
@@ -247,14 +545,18 @@ func readParquetCheckpoint(ctx context.Context, st store.Store, key string, sche
 			err = fmt.Errorf("read checkpoint %s: %w: %v", key, ErrCorruptLog, r)
 		}
 	}()
-	f, closer, err := openParquet(ctx, st, key, stateOnly)
+	f, win, closer, err := openParquet(ctx, st, key, stateOnly)
 	if err != nil {
 		return err
 	}
 	defer closer()
 	root := f.Root()
 	for gi, rg := range f.RowGroups() {
-		if err := readRowGroup(ctx, root, rg, schema, stateOnly, emit); err != nil {
+		var load func([]int) error
+		if win != nil {
+			load = func(leaves []int) error { return win.load(gi, leaves) }
+		}
+		if err := readRowGroup(ctx, root, rg, schema, stateOnly, load, emit); err != nil {
 			if errors.Is(err, errStop) {
 				return err
 			}
@@ -326,6 +628,15 @@ func (r *rowGroupReader) allNull(c *parquet.Column) bool {
 	return ok && n > 0 && fc.NullCount() == n && fc.NumValues() == n
 }
 
+// nullCount is the footer's null count of leaf c in this row group (0 when
+// unknown).
+func (r *rowGroupReader) nullCount(c *parquet.Column) int64 {
+	if fc, ok := r.rg.ColumnChunks()[c.Index()].(*parquet.FileColumnChunk); ok {
+		return fc.NullCount()
+	}
+	return 0
+}
+
 // intern returns a string for b, sharing storage for repeated small values
 // (map keys, partition values) to save allocations.
 func (r *rowGroupReader) intern(b []byte) string {
@@ -342,8 +653,10 @@ func (r *rowGroupReader) intern(b []byte) string {
 // readRowGroup decodes the actions of one row group (only the table-state
 // actions when stateOnly). Each action kind's decoder is built only if the
 // footer statistics do not show its key column all null; a row group
-// without any is skipped without reading anything.
-func readRowGroup(ctx context.Context, root *parquet.Column, rg parquet.RowGroup, schema func() *StructType, stateOnly bool, emit func(Action) bool) error {
+// without any is skipped without reading anything. load (nil when the file
+// is in memory) is given the leaf columns the decoders will read before
+// any is read.
+func readRowGroup(ctx context.Context, root *parquet.Column, rg parquet.RowGroup, schema func() *StructType, stateOnly bool, load func(leaves []int) error, emit func(Action) bool) error {
 	r := &rowGroupReader{rg: rg, interned: map[string]string{}, pvCache: map[string]*string{}, schema: schema}
 	defer r.close()
 	var decs []actionDecoder
@@ -378,10 +691,29 @@ func readRowGroup(ctx context.Context, root *parquet.Column, rg parquet.RowGroup
 	if len(decs) == 0 {
 		return nil
 	}
+	if load != nil {
+		leaves := make([]int, 0, len(r.cursors)+16)
+		for _, c := range r.cursors {
+			leaves = append(leaves, c.leaf.Index())
+		}
+		for _, d := range decs {
+			if ad, ok := d.(*addDecoder); ok {
+				leaves = ad.lazyLeaves(leaves)
+			}
+		}
+		if err := load(leaves); err != nil {
+			return err
+		}
+	}
 	n := rg.NumRows()
 	for row := int64(0); row < n; row++ {
 		if row&1023 == 0 {
 			if err := ctx.Err(); err != nil {
+				return err
+			}
+			// A broken column whose rows decode to nothing must not keep
+			// the loop running over a hostile footer's row count.
+			if err := r.err(); err != nil {
 				return err
 			}
 		}
@@ -633,6 +965,35 @@ func newAddDecoder(r *rowGroupReader, c *parquet.Column) *addDecoder {
 		statsParsedCol:     child(c, "stats_parsed"),
 		pvParsedCol:        child(c, "partitionValues_parsed"),
 	}
+}
+
+// lazyLeaves appends the leaves the decoder may open while decoding, as far
+// as the footer statistics tell: add.stats_parsed when some adds have no
+// stats JSON (the stats column has more nulls than the path column),
+// add.partitionValues_parsed when there is no partitionValues map. Leaves
+// it opens beyond these are read column by column.
+func (d *addDecoder) lazyLeaves(dst []int) []int {
+	if d.statsParsedCol != nil && (d.stats == nil || d.r.nullCount(d.stats.leaf) > d.r.nullCount(d.path.leaf)) {
+		dst = appendLeaves(dst, d.statsParsedCol)
+	}
+	if d.pvParsedCol != nil && d.pv.key == nil {
+		dst = appendLeaves(dst, d.pvParsedCol)
+	}
+	return dst
+}
+
+// appendLeaves appends the indexes of the leaves at or under c.
+func appendLeaves(dst []int, c *parquet.Column) []int {
+	if c.Leaf() {
+		if c.Index() >= 0 {
+			dst = append(dst, c.Index())
+		}
+		return dst
+	}
+	for _, ch := range c.Columns() {
+		dst = appendLeaves(dst, ch)
+	}
+	return dst
 }
 
 func (d *addDecoder) decode(row int64) (Action, bool) {

@@ -50,7 +50,8 @@ var checkpointRowGroupRows int64 = CheckpointRowGroupRows
 
 // WriteCheckpoint writes the classic V1 single-file checkpoint
 // _delta_log/<version>.checkpoint.parquet of d (atomically, overwriting an
-// existing one) and then _last_checkpoint, which it returns.
+// existing one) and then _last_checkpoint (unless that names a newer
+// checkpoint already); it returns the _last_checkpoint content of this one.
 //
 // The file is streamed to the store (Store.PutStream) one row group of
 // CheckpointRowGroupRows rows at a time, so memory does not grow with the
@@ -90,6 +91,9 @@ func WriteCheckpoint(ctx context.Context, st store.Store, version int64, d Check
 		return nil, fmt.Errorf("write checkpoint %d: %w", version, err)
 	}
 	lc := &LastCheckpoint{Version: version, Size: res.rows, SizeInBytes: &res.bytes, NumOfAddFiles: &res.adds}
+	if old, err := ReadLastCheckpoint(ctx, st); err == nil && old != nil && old.Version > version {
+		return lc, nil // the hint names a newer checkpoint: keep it
+	}
 	if err := WriteLastCheckpoint(ctx, st, lc); err != nil {
 		return nil, fmt.Errorf("write checkpoint %d: %w", version, err)
 	}
