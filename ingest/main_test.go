@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"testing"
@@ -84,6 +85,12 @@ func runChild(cfg string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// KAPPA_CHILD_CPUPROFILE=file profiles a daemon child (benchmarks).
+	if f := os.Getenv("KAPPA_CHILD_CPUPROFILE"); f != "" {
+		pf, _ := os.Create(f)
+		_ = pprof.StartCPUProfile(pf)
+		defer pprof.StopCPUProfile()
+	}
 	if err := Run(ctx, o); err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		return 1
