@@ -284,30 +284,10 @@ func newTableActions(schema *txlog.StructType, cc *createConfig, nowMs int64) (*
 			return nil, nil, fmt.Errorf("%w: CHECK constraints (%s) are not supported", txlog.ErrUnsupportedFeature, k)
 		}
 	}
-	features := slices.Clone(cc.extraFeats)
-	if cfg.InCommitTimestamps {
-		features = append(features, "inCommitTimestamp")
-	}
-	if cfg.AppendOnly {
-		features = append(features, "appendOnly")
-	}
-	if b, _ := parseBoolProp(props, PropEnableChangeDataFeed); b {
-		features = append(features, "changeDataFeed")
-	}
-	if b, _ := parseBoolProp(props, PropEnableDeletionVectors); b {
-		features = append(features, "deletionVectors")
-	}
-	if hasType(schema, txlog.TypeTimestampNTZ) {
-		features = append(features, "timestampNtz")
-	}
-	if hasNotNull(schema) {
-		// Delta counts NOT NULL columns as invariants: with table features
-		// (writer 7) Spark refuses a table whose protocol does not list them.
-		features = append(features, "invariants")
-	}
 	if hasType(schema, txlog.TypeVariant) {
 		return nil, nil, fmt.Errorf("%w: variant columns are not supported", txlog.ErrUnsupportedFeature)
 	}
+	features := append(slices.Clone(cc.extraFeats), requiredFeatures(schema, props, cfg)...)
 	slices.Sort(features)
 	features = slices.Compact(features)
 	p := txlog.MinProtocolFor(features)
@@ -330,6 +310,57 @@ func newTableActions(schema *txlog.StructType, cc *createConfig, nowMs int64) (*
 		return nil, nil, fmt.Errorf("%w: %w", txlog.ErrInvalidSchema, err)
 	}
 	return &p, meta, nil
+}
+
+// requiredFeatures are the table features a schema and its properties use.
+func requiredFeatures(schema *txlog.StructType, props map[string]string, cfg Config) []string {
+	var features []string
+	if cfg.InCommitTimestamps {
+		features = append(features, "inCommitTimestamp")
+	}
+	if cfg.AppendOnly {
+		features = append(features, "appendOnly")
+	}
+	if b, _ := parseBoolProp(props, PropEnableChangeDataFeed); b {
+		features = append(features, "changeDataFeed")
+	}
+	if b, _ := parseBoolProp(props, PropEnableDeletionVectors); b {
+		features = append(features, "deletionVectors")
+	}
+	if hasType(schema, txlog.TypeTimestampNTZ) {
+		features = append(features, "timestampNtz")
+	}
+	if hasNotNull(schema) {
+		// Delta counts NOT NULL columns as invariants: with table features
+		// (writer 7) Spark refuses a table whose protocol does not list them.
+		features = append(features, "invariants")
+	}
+	return features
+}
+
+// upgradeProtocol returns the lowest protocol that supports everything p
+// does plus features, or nil when p supports them all already.
+func upgradeProtocol(p *txlog.Protocol, features []string) *txlog.Protocol {
+	var missing []string
+	for _, f := range features {
+		if !p.SupportsWriterFeature(f) && !slices.Contains(missing, f) {
+			missing = append(missing, f)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	all := append(p.WriterFeatureList(), p.ReaderFeatureList()...)
+	up := txlog.MinProtocolFor(append(all, missing...))
+	up.MinReaderVersion = max(up.MinReaderVersion, p.MinReaderVersion)
+	up.MinWriterVersion = max(up.MinWriterVersion, p.MinWriterVersion)
+	if up.MinReaderVersion >= txlog.TableFeaturesReaderVersion && up.ReaderFeatures == nil {
+		up.ReaderFeatures = []string{}
+	}
+	if up.MinWriterVersion >= txlog.TableFeaturesWriterVersion && up.WriterFeatures == nil {
+		up.WriterFeatures = []string{}
+	}
+	return &up
 }
 
 func parseBoolProp(props map[string]string, key string) (bool, bool) {

@@ -34,6 +34,7 @@ type Transaction struct {
 	setTxns  []*txlog.Txn
 	domains  []*txlog.DomainMetadata
 	newMeta  *txlog.Metadata
+	newProto *txlog.Protocol // protocol upgrade the new metadata needs
 	op       string
 	params   map[string]any
 	readTxns map[string]bool
@@ -148,7 +149,10 @@ func (tx *Transaction) SetDomainMetadata(domain, configuration string, removed b
 }
 
 // SetMetadata replaces the table metadata (schema, properties, ...). A
-// concurrent commit is then always a conflict.
+// concurrent commit is then always a conflict. When the new metadata uses
+// a table feature the protocol lacks (NOT NULL columns are invariants;
+// timestamp_ntz columns; appendOnly, changeDataFeed), Commit also writes
+// the lowest protocol that adds it (never lowering a version).
 func (tx *Transaction) SetMetadata(m txlog.Metadata) {
 	c := cloneMetadata(&m)
 	tx.newMeta = &c
@@ -276,10 +280,21 @@ func (tx *Transaction) Commit(ctx context.Context) (int64, error) {
 	if tx.newMeta != nil {
 		meta = tx.newMeta
 	}
-	if err := tx.checkWritable(tx.protocol, meta); err != nil {
+	if err := tx.validate(); err != nil {
 		return 0, fmt.Errorf("commit on version %d: %w", tx.readVersion, err)
 	}
-	if err := tx.validate(); err != nil {
+	proto := tx.protocol
+	if tx.newMeta != nil {
+		// New metadata may use features the protocol lacks (a NOT NULL
+		// column is an invariant, a timestamp_ntz column, appendOnly, ...):
+		// the commit then upgrades the protocol too, as Spark does.
+		schema, _ := parseSchema(meta.SchemaString)
+		cfg, _ := ParseConfig(meta.Configuration)
+		if up := upgradeProtocol(tx.protocol, requiredFeatures(schema, meta.Configuration, cfg)); up != nil {
+			proto, tx.newProto = up, up
+		}
+	}
+	if err := tx.checkWritable(proto, meta); err != nil {
 		return 0, fmt.Errorf("commit on version %d: %w", tx.readVersion, err)
 	}
 	if tx.txnID == "" {
@@ -476,9 +491,12 @@ func (tx *Transaction) conflict(actions []txlog.Action, v int64) error {
 }
 
 func (tx *Transaction) buildActions(meta *txlog.Metadata) []txlog.Action {
-	n := 2 + len(tx.setTxns) + len(tx.domains) + len(tx.removes) + len(tx.adds)
+	n := 3 + len(tx.setTxns) + len(tx.domains) + len(tx.removes) + len(tx.adds)
 	actions := make([]txlog.Action, 0, n)
 	actions = append(actions, txlog.Action{}) // commitInfo, filled per attempt
+	if tx.newProto != nil {
+		actions = append(actions, txlog.Action{Protocol: tx.newProto})
+	}
 	if tx.newMeta != nil {
 		actions = append(actions, txlog.Action{MetaData: meta})
 	}

@@ -715,3 +715,63 @@ func TestCreateNotNullNeedsInvariants(t *testing.T) {
 		}
 	}
 }
+
+// TestSetMetadataUpgradesProtocol: adding a NOT NULL column to a table
+// whose protocol lacks invariants (writer 7 with inCommitTimestamp only)
+// commits a protocol listing it; a timestamp_ntz column on a legacy
+// protocol moves it to table features; a change needing nothing new keeps
+// the protocol.
+func TestSetMetadataUpgradesProtocol(t *testing.T) {
+	ctx := context.Background()
+	tbl := newTable(t, memURL())
+	snap, err := tbl.Snapshot(ctx, table.WithoutFiles())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := snap.Protocol(); p.SupportsWriterFeature("invariants") {
+		t.Fatalf("precondition: %+v already has invariants", p)
+	}
+	evolve := func(tbl *table.Table, f *txlog.StructField) txlog.Protocol {
+		t.Helper()
+		tx, err := tbl.NewTransaction(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		md := tx.Metadata()
+		schema, err := txlog.ParseSchema(md.SchemaString)
+		if err != nil {
+			t.Fatal(err)
+		}
+		schema.Fields = append(schema.Fields, f)
+		if md.SchemaString, err = txlog.MarshalSchema(schema); err != nil {
+			t.Fatal(err)
+		}
+		tx.SetMetadata(md)
+		if _, err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		s, err := tbl.Snapshot(ctx, table.WithoutFiles())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.Protocol()
+	}
+	p := evolve(tbl, &txlog.StructField{Name: "must", Type: &txlog.PrimitiveType{Name: txlog.TypeLong}, Nullable: false})
+	if p.MinWriterVersion != 7 || !slices.Equal(p.WriterFeatures, []string{"inCommitTimestamp", "invariants"}) || p.MinReaderVersion != 1 {
+		t.Fatalf("after adding a NOT NULL column: %+v", p)
+	}
+	p2 := evolve(tbl, &txlog.StructField{Name: "opt", Type: &txlog.PrimitiveType{Name: txlog.TypeString}, Nullable: true})
+	if !slices.Equal(p2.WriterFeatures, p.WriterFeatures) {
+		t.Fatalf("a nullable column changed the protocol: %+v", p2)
+	}
+
+	legacy, err := table.Create(ctx, memURL(), testSchema(), table.WithoutInCommitTimestamps())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer legacy.Close()
+	p3 := evolve(legacy, &txlog.StructField{Name: "local", Type: &txlog.PrimitiveType{Name: txlog.TypeTimestampNTZ}, Nullable: true})
+	if p3.MinReaderVersion != 3 || p3.MinWriterVersion != 7 || !slices.Contains(p3.ReaderFeatures, "timestampNtz") || !slices.Contains(p3.WriterFeatures, "timestampNtz") {
+		t.Fatalf("after adding a timestamp_ntz column to a (1,1) table: %+v", p3)
+	}
+}
