@@ -25,6 +25,11 @@
 //     producer (kafka-python) feeds `kappa ingest`, which is SIGKILLed and
 //     restarted mid-stream, run as two daemons in one group with one stopped,
 //     and run against a table on S3; every message must land exactly once.
+//   - kafka-security: a second broker with a SASL_SSL listener (SCRAM-SHA-512,
+//     certificate from a CA the test makes) and a SASL_PLAINTEXT one (PLAIN):
+//     `kappa ingest --tls --tls-ca ... --sasl-mechanism ...` lands every
+//     message exactly once on each; a wrong password or an unknown CA makes
+//     it exit non-zero at start, naming authentication.
 //   - s3: a table on versitygw: appends, time travel, 4 concurrent writer
 //     processes, nothing lost.
 //

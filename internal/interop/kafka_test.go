@@ -28,6 +28,32 @@ import (
 // stops when the test ends.
 func startKafka(t *testing.T) string {
 	t.Helper()
+	return startKafkaWith(t, kafkaConfig{}).Bootstrap
+}
+
+// kafkaListener is an extra broker listener on 127.0.0.1.
+type kafkaListener struct {
+	Name     string // listener name, e.g. SASLSSL (upper case)
+	Protocol string // security protocol: SASL_SSL, SASL_PLAINTEXT, SSL
+}
+
+// kafkaConfig extends the broker startKafka runs.
+type kafkaConfig struct {
+	Listeners  []kafkaListener // besides PLAINTEXT and CONTROLLER
+	Props      string          // extra server.properties lines
+	FormatArgs []string        // extra kafka-storage format arguments (e.g. --add-scram)
+}
+
+// kafkaBroker is a running broker: Bootstrap is its PLAINTEXT listener,
+// Addr maps every extra listener's name to its address.
+type kafkaBroker struct {
+	Bootstrap string
+	Addr      map[string]string
+}
+
+// startKafkaWith is startKafka with extra listeners and settings.
+func startKafkaWith(t *testing.T, kc kafkaConfig) *kafkaBroker {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
 	defer cancel()
 	var stderr bytes.Buffer
@@ -42,14 +68,23 @@ func startKafka(t *testing.T) string {
 
 	dir := t.TempDir()
 	port, cport := freePort(t), freePort(t)
+	b := &kafkaBroker{Bootstrap: fmt.Sprintf("127.0.0.1:%d", port), Addr: map[string]string{}}
+	var listeners, advertised, protoMap strings.Builder
+	for _, l := range kc.Listeners {
+		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		b.Addr[l.Name] = addr
+		fmt.Fprintf(&listeners, ",%s://%s", l.Name, addr)
+		fmt.Fprintf(&advertised, ",%s://%s", l.Name, addr)
+		fmt.Fprintf(&protoMap, ",%s:%s", l.Name, l.Protocol)
+	}
 	props := fmt.Sprintf(`process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:%[2]d
-listeners=PLAINTEXT://127.0.0.1:%[1]d,CONTROLLER://127.0.0.1:%[2]d
-advertised.listeners=PLAINTEXT://127.0.0.1:%[1]d
+listeners=PLAINTEXT://127.0.0.1:%[1]d,CONTROLLER://127.0.0.1:%[2]d%[4]s
+advertised.listeners=PLAINTEXT://127.0.0.1:%[1]d%[5]s
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT%[6]s
 log.dirs=%[3]s
 num.partitions=1
 auto.create.topics.enable=false
@@ -62,7 +97,7 @@ num.network.threads=2
 num.io.threads=2
 background.threads=2
 log.retention.check.interval.ms=3600000
-`, port, cport, filepath.Join(dir, "data"))
+`, port, cport, filepath.Join(dir, "data"), listeners.String(), advertised.String(), protoMap.String()) + kc.Props
 	propsFile := filepath.Join(dir, "server.properties")
 	log4j := filepath.Join(dir, "log4j.properties")
 	mustWrite(t, propsFile, props)
@@ -79,8 +114,8 @@ log.retention.check.interval.ms=3600000
 	id := make([]byte, 16)
 	_, _ = rand.Read(id)
 	clusterID := base64.RawURLEncoding.EncodeToString(id)
-	format := exec.CommandContext(ctx, "java", append(jvm, "kafka.tools.StorageTool", "format",
-		"-t", clusterID, "-c", propsFile)...)
+	formatArgs := append(append(jvm, "kafka.tools.StorageTool", "format", "-t", clusterID, "-c", propsFile), kc.FormatArgs...)
+	format := exec.CommandContext(ctx, "java", formatArgs...)
 	if out, err := format.CombinedOutput(); err != nil {
 		t.Fatalf("kafka storage format: %v: %s", err, tail(string(out), 20))
 	}
@@ -114,14 +149,14 @@ log.retention.check.interval.ms=3600000
 			return false, fmt.Errorf("kafka exited: %w", err)
 		default:
 		}
-		b, _ := os.ReadFile(logPath)
-		return bytes.Contains(b, []byte("Kafka Server started")), nil
+		lb, _ := os.ReadFile(logPath)
+		return bytes.Contains(lb, []byte("Kafka Server started")), nil
 	})
 	if err != nil {
-		b, _ := os.ReadFile(logPath)
-		t.Fatalf("kafka did not start: %v\n%s", err, tail(string(b), 30))
+		lb, _ := os.ReadFile(logPath)
+		t.Fatalf("kafka did not start: %v\n%s", err, tail(string(lb), 30))
 	}
-	return fmt.Sprintf("127.0.0.1:%d", port)
+	return b
 }
 
 func mustWrite(t *testing.T, path, s string) {

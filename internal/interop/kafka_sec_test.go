@@ -1,0 +1,234 @@
+//go:build interop
+
+package interop
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// testPKI is a throw-away CA and a server certificate for 127.0.0.1 signed
+// by it, PEM encoded.
+type testPKI struct {
+	CA    []byte // CA certificate
+	Chain []byte // server certificate, then the CA certificate
+	Key   []byte // server private key, unencrypted PKCS#8
+}
+
+func newTestPKI(t *testing.T) *testPKI {
+	t.Helper()
+	now := time.Now()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caTmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "kappa interop test CA"},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(24 * time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srvKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srvTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2),
+		Subject:      pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	srvDER, err := x509.CreateCertificate(rand.Reader, srvTmpl, caCert, &srvKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(srvKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
+	return &testPKI{
+		CA:    caPEM,
+		Chain: append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srvDER}), caPEM...),
+		Key:   pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
+	}
+}
+
+// propValue escapes a multi-line value for a Java properties file.
+func propValue(b []byte) string {
+	return strings.ReplaceAll(strings.TrimSpace(string(b)), "\n", `\n`)
+}
+
+const (
+	secUser      = "kappa"
+	scramSecret  = "kappa-scram-secret-512"
+	plainSecret  = "kappa-plain-secret"
+	secListenSSL = "SASLSSL"   // SASL_SSL, SCRAM-SHA-512
+	secListenTXT = "SASLPLAIN" // SASL_PLAINTEXT, PLAIN
+)
+
+// startSecureKafka starts a broker with, besides its PLAINTEXT listener, a
+// SASL_SSL listener taking SCRAM-SHA-512 (user created at storage format
+// time) with a PEM server key store, and a SASL_PLAINTEXT listener taking
+// PLAIN (JAAS users). It returns the broker and the CA file for clients.
+func startSecureKafka(t *testing.T) (*kafkaBroker, string) {
+	t.Helper()
+	pki := newTestPKI(t)
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	mustWrite(t, caFile, string(pki.CA))
+	ssl, txt := strings.ToLower(secListenSSL), strings.ToLower(secListenTXT)
+	props := fmt.Sprintf(`listener.name.%[1]s.sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.%[1]s.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.%[1]s.ssl.keystore.type=PEM
+listener.name.%[1]s.ssl.keystore.key=%[3]s
+listener.name.%[1]s.ssl.keystore.certificate.chain=%[4]s
+listener.name.%[2]s.sasl.enabled.mechanisms=PLAIN
+listener.name.%[2]s.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_%[5]s="%[6]s";
+`, ssl, txt, propValue(pki.Key), propValue(pki.Chain), secUser, plainSecret)
+	b := startKafkaWith(t, kafkaConfig{
+		Listeners: []kafkaListener{
+			{Name: secListenSSL, Protocol: "SASL_SSL"},
+			{Name: secListenTXT, Protocol: "SASL_PLAINTEXT"},
+		},
+		Props:      props,
+		FormatArgs: []string{"--add-scram", fmt.Sprintf("SCRAM-SHA-512=[name=%s,password=%s]", secUser, scramSecret)},
+	})
+	return b, caFile
+}
+
+// TestKafkaSecurity: `kappa ingest` against a real Apache Kafka broker's
+// SASL_SSL (SCRAM-SHA-512, server certificate from a test CA) and
+// SASL_PLAINTEXT (PLAIN) listeners; every message must land exactly once,
+// and bad credentials or an unknown CA must stop the daemon at start with an
+// authentication error.
+func TestKafkaSecurity(t *testing.T) {
+	ctx := t.Context()
+	py := python(t)
+	if out, err := exec.CommandContext(ctx, kappaBin, "ingest", "--help").CombinedOutput(); err != nil && !bytes.Contains(out, []byte("usage")) {
+		record("kafka", "kappa ingest TLS/SASL", "-", "SKIP: ingest not available")
+		t.Skipf("kappa ingest not available: %v: %s", err, out)
+	}
+	started := time.Now()
+	broker, caFile := startSecureKafka(t)
+	t.Logf("kafka broker (PLAINTEXT %s, SASL_SSL %s, SASL_PLAINTEXT %s) ready in %s", broker.Bootstrap,
+		broker.Addr[secListenSSL], broker.Addr[secListenTXT], time.Since(started).Round(time.Millisecond))
+
+	// produced through the PLAINTEXT listener, consumed through the secured ones
+	const n, parts, topic = 3000, 3, "secure"
+	prod := startProducer(t, py, broker.Bootstrap, topic, parts, n, 1000, 0)
+	prod.wait(t)
+
+	scram := []string{"--tls", "--tls-ca", caFile, "--sasl-mechanism", "SCRAM-SHA-512", "--sasl-username", secUser}
+	plain := []string{"--sasl-mechanism", "PLAIN", "--sasl-username", secUser}
+
+	ingestAll := func(t *testing.T, name, addr, group string, flags []string, engine string) {
+		url := filepath.Join(t.TempDir(), name)
+		began := time.Now()
+		d := startIngest(t, name, url, addr, topic, group, append(flags, "--until-end")...)
+		select {
+		case err := <-d.done:
+			if err != nil {
+				t.Fatalf("ingest --until-end: %v\n%s", err, d.logTail())
+			}
+		case <-time.After(2 * time.Minute):
+			d.kill(t)
+			t.Fatalf("ingest --until-end did not finish within 2 minutes\n%s", d.logTail())
+		}
+		took := time.Since(began)
+		rows := checkExactlyOnce(ctx, t, url, group, topic, prod, parts)
+		record("kafka", engine, fmt.Sprintf("%d msgs exactly once, --until-end in %s", rows, took.Round(100*time.Millisecond)),
+			passFail(!t.Failed()))
+	}
+
+	t.Run("sasl-ssl-scram-sha-512", func(t *testing.T) {
+		ingestAll(t, "sec-scram", broker.Addr[secListenSSL], "sec-scram",
+			append(scram, "--sasl-password", scramSecret),
+			"Apache Kafka 3.9.1 SASL_SSL SCRAM-SHA-512 -> kappa ingest --tls")
+	})
+
+	t.Run("sasl-plaintext-plain", func(t *testing.T) {
+		ingestAll(t, "sec-plain", broker.Addr[secListenTXT], "sec-plain",
+			append(plain, "--sasl-password", plainSecret),
+			"Apache Kafka 3.9.1 SASL_PLAINTEXT PLAIN -> kappa ingest")
+	})
+
+	t.Run("rejected-at-start", func(t *testing.T) {
+		cases := []struct {
+			name, addr string
+			flags      []string
+		}{
+			{"scram-wrong-password", broker.Addr[secListenSSL], append(scram, "--sasl-password", "wrong-"+scramSecret)},
+			{"plain-wrong-password", broker.Addr[secListenTXT], append(plain, "--sasl-password", "wrong-"+plainSecret)},
+			// system roots do not know the test CA
+			{"tls-unknown-ca", broker.Addr[secListenSSL], []string{"--tls", "--sasl-mechanism", "SCRAM-SHA-512",
+				"--sasl-username", secUser, "--sasl-password", scramSecret}},
+		}
+		var got []string
+		for _, c := range cases {
+			url := filepath.Join(t.TempDir(), c.name)
+			began := time.Now()
+			d := startIngest(t, "sec-"+c.name, url, c.addr, topic, "sec-"+c.name, c.flags...)
+			var err error
+			select {
+			case err = <-d.done:
+			case <-time.After(10 * time.Second):
+				d.kill(t)
+				t.Errorf("%s: ingest still running 10s after start, want a fast exit\n%s", c.name, d.logTail())
+				continue
+			}
+			took := time.Since(began)
+			logb, _ := os.ReadFile(d.log)
+			var exit *exec.ExitError
+			switch {
+			case err == nil:
+				t.Errorf("%s: ingest exited 0, want a failure\n%s", c.name, d.logTail())
+			case !errors.As(err, &exit) || exit.ExitCode() <= 0:
+				t.Errorf("%s: ingest ended with %v, want a non-zero exit status", c.name, err)
+			case !bytes.Contains(logb, []byte("authentication")):
+				t.Errorf("%s: stderr does not mention authentication:\n%s", c.name, d.logTail())
+			default:
+				t.Logf("%s: exit %d after %s: %s", c.name, exit.ExitCode(), took.Round(time.Millisecond), lastLine(string(logb)))
+				got = append(got, fmt.Sprintf("%s exit %d in %.1fs", c.name, exit.ExitCode(), took.Seconds()))
+			}
+		}
+		record("kafka", "Apache Kafka 3.9.1 rejects bad credentials -> kappa ingest",
+			strings.Join(got, "; "), passFail(!t.Failed()))
+	})
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}
