@@ -194,6 +194,30 @@ type record struct {
 	dec    decoded
 }
 
+// handoffBatch bounds the records a partition goroutine hands to the
+// flusher at once; handoffQueue bounds the batches queued, so at most about
+// handoffBatch*handoffQueue decoded records wait for the flusher
+// (backpressure).
+const (
+	handoffBatch = 256
+	handoffQueue = 16
+)
+
+// batchPool recycles handoff batches (their records cleared).
+var batchPool = sync.Pool{New: func() any { return new([]record) }}
+
+func getBatch() *[]record {
+	b := batchPool.Get().(*[]record)
+	*b = (*b)[:0]
+	return b
+}
+
+func putBatch(b *[]record) {
+	clear(*b)
+	*b = (*b)[:0]
+	batchPool.Put(b)
+}
+
 // partState is the per-partition state of one generation, owned by the
 // generation's flusher goroutine except where noted.
 type partState struct {
@@ -211,6 +235,9 @@ type partState struct {
 	// logStart is the partition's first offset at generation start (-1:
 	// unknown), for the lag of a partition never committed.
 	logStart int64
+
+	// hwm is the highest high-water mark seen in records (for the lag).
+	hwm int64
 
 	// reader control, shared with the partition goroutine under mu.
 	mu       sync.Mutex
@@ -254,7 +281,8 @@ type generation struct {
 	gen     *kafka.Generation
 	parts   map[topicPartition]*partState
 	order   []*partState
-	in      chan *record
+	in      chan *[]record // batches of one partition's records, in offset order
+	rest    []record       // records of the batch being added not added yet
 	snap    *table.Snapshot
 	dlqSnap *table.Snapshot
 
@@ -279,7 +307,7 @@ type genResult struct {
 func (d *Daemon) runGeneration(ctx context.Context, gen *kafka.Generation) (bool, error) {
 	res := make(chan genResult, 1)
 	gen.Start(func(gctx context.Context) {
-		g := &generation{d: d, gen: gen, parts: map[topicPartition]*partState{}, in: make(chan *record, 4096)}
+		g := &generation{d: d, gen: gen, parts: map[topicPartition]*partState{}, in: make(chan *[]record, handoffQueue)}
 		finished, err := g.run(ctx, gctx)
 		res <- genResult{finished, err}
 	})
@@ -413,19 +441,29 @@ func (g *generation) run(ctx, gctx context.Context) (bool, error) {
 	}
 	for {
 		select {
-		case rec := <-g.in:
-			g.add(ctx, gctx, rec)
-			if g.full() {
-				if err := g.flushRetry(ctx, gctx); err != nil {
-					g.finalFlush(ctx)
-					return false, nil
+		case b := <-g.in:
+			recs := *b
+			for i := range recs {
+				g.add(ctx, gctx, &recs[i])
+				g.rest = recs[i+1:] // what finalFlush must still add
+				if g.full() {
+					if err := g.flushRetry(ctx, gctx); err != nil {
+						g.finalFlush(ctx)
+						return false, nil
+					}
+				}
+				if d.opts.UntilEnd && g.allAtEnd() {
+					if done, err := g.finishIfEnd(ctx, gctx); done || err != nil {
+						return done, err
+					}
+				}
+				if g.rest == nil {
+					break // a final flush (in finishIfEnd) added the rest
 				}
 			}
-			if d.opts.UntilEnd && g.allAtEnd() {
-				if done, err := g.finishIfEnd(ctx, gctx); done || err != nil {
-					return done, err
-				}
-			}
+			g.rest = nil
+			putBatch(b)
+			g.batchDone()
 		case <-g.timer.C:
 			g.timerOn = false
 			if err := g.flushRetry(ctx, gctx); err != nil {
@@ -494,34 +532,86 @@ func (g *generation) readPartition(gctx context.Context, ps *partState) {
 		if err := r.SetOffset(offset); err != nil {
 			d.log.Warn("seek", "partition", ps.tp.String(), "offset", offset, "err", err)
 		}
-		for {
-			m, err := r.FetchMessage(rctx)
-			if err != nil {
-				if rctx.Err() == nil {
-					d.m.Errors.Add(1)
-					d.log.Warn("fetch", "partition", ps.tp.String(), "err", err)
-				}
-				break
-			}
-			dec := d.dec.Load()
-			rec := &record{tp: ps.tp, epoch: epoch, offset: m.Offset, key: m.Key, value: m.Value, ts: m.Time, hwm: m.HighWaterMark}
-			rec.dec = dec.decode(m.Topic, m.Partition, m.Offset, m.Key, m.Value, m.Time)
-			select {
-			case g.in <- rec:
-			case <-rctx.Done():
-			}
-			if rctx.Err() != nil {
-				break
-			}
-		}
+		g.fetch(rctx, r, ps, epoch)
 		cancel()
 		_ = r.Close()
 	}
 }
 
+// fetch reads records from r and hands them to the flusher in batches: a
+// batch goes when it is full or when the reader has no more messages
+// queued (the next fetch would wait), so records never wait in a partial
+// batch. It returns when rctx ends or a fetch fails.
+func (g *generation) fetch(rctx context.Context, r *kafka.Reader, ps *partState, epoch uint64) {
+	d := g.d
+	b := getBatch()
+	defer func() {
+		if b != nil {
+			putBatch(b)
+		}
+	}()
+	send := func() bool {
+		select {
+		case g.in <- b:
+			b = getBatch()
+			return true
+		case <-rctx.Done():
+			return false
+		}
+	}
+	queued := 0 // messages known to be in the reader's queue
+	var order keyOrder
+	for {
+		m, err := r.FetchMessage(rctx)
+		if err != nil {
+			if rctx.Err() == nil {
+				d.m.Errors.Add(1)
+				d.log.Warn("fetch", "partition", ps.tp.String(), "err", err)
+				if len(*b) > 0 {
+					send()
+				}
+			}
+			return
+		}
+		dec := d.dec.Load()
+		*b = append(*b, record{
+			tp: ps.tp, epoch: epoch, offset: m.Offset, key: m.Key, value: m.Value, ts: m.Time, hwm: m.HighWaterMark,
+			dec: dec.decodeFast(&order, m.Topic, m.Partition, m.Offset, m.Key, m.Value, m.Time),
+		})
+		if queued > 0 {
+			queued--
+		}
+		if queued == 0 {
+			queued = int(r.Stats().QueueLength)
+		}
+		if (queued == 0 || len(*b) >= handoffBatch) && !send() {
+			return
+		}
+	}
+}
+
+// batchDone runs after the flusher added a batch of records.
+func (g *generation) batchDone() {
+	for _, ps := range g.order {
+		if ps.hwm > 0 {
+			g.d.m.SetEndOffset(ps.tp.topic, ps.tp.partition, ps.hwm)
+		}
+	}
+	if time.Since(g.lastLog) >= g.d.opts.ProgressInterval {
+		g.lastLog = time.Now()
+		g.logProgress()
+	}
+}
+
 // add buffers one record: its row goes into the batch's data writer (which
-// coerces it to the schema), or it becomes a dead letter.
+// coerces it to the schema), or it becomes a dead letter. The record's row
+// map is recycled after.
 func (g *generation) add(ctx, gctx context.Context, rec *record) {
+	g.addRecord(ctx, gctx, rec)
+	rec.dec.recycle()
+}
+
+func (g *generation) addRecord(ctx, gctx context.Context, rec *record) {
 	ps := g.parts[rec.tp]
 	if ps == nil || ps.halted || rec.epoch != ps.currentEpoch() {
 		return // stale: from before a reseek
@@ -549,11 +639,9 @@ func (g *generation) add(ctx, gctx context.Context, rec *record) {
 	}
 	d.m.RecordsConsumed.Add(1)
 	g.consumed++
-	if rec.hwm > 0 {
-		d.m.SetEndOffset(rec.tp.topic, rec.tp.partition, rec.hwm)
-	}
+	ps.hwm = max(ps.hwm, rec.hwm)
 	if dec.err == nil {
-		err := g.writeRow(ctx, dec.row)
+		err := g.writeRow(ctx, &dec)
 		switch {
 		case err == nil:
 			ps.rows++
@@ -586,14 +674,10 @@ func (g *generation) add(ctx, gctx context.Context, rec *record) {
 		g.timer.Reset(d.opts.FlushInterval)
 		g.timerOn = true
 	}
-	if time.Since(g.lastLog) >= d.opts.ProgressInterval {
-		g.lastLog = time.Now()
-		g.logProgress()
-	}
 }
 
 // writeRow writes one row into the batch's writer, opening it on first use.
-func (g *generation) writeRow(ctx context.Context, row map[string]any) error {
+func (g *generation) writeRow(ctx context.Context, dec *decoded) error {
 	if g.w == nil {
 		w, err := newDataWriter(g.snap)
 		if err != nil {
@@ -601,7 +685,10 @@ func (g *generation) writeRow(ctx context.Context, row map[string]any) error {
 		}
 		g.w = w
 	}
-	return g.w.WriteRow(ctx, row)
+	if dec.vals != nil {
+		return g.w.WriteSlots(ctx, dec.names, dec.vals)
+	}
+	return g.w.WriteRow(ctx, dec.row)
 }
 
 // resetAll drops the whole batch (writer, closed files, dead letters) and
@@ -715,16 +802,25 @@ func (g *generation) finalFlush(ctx context.Context) {
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.d.opts.ShutdownTimeout)
 	defer cancel()
 	// Drain records already decoded and queued, so a clean shutdown commits
-	// everything read so far.
+	// everything read so far: first the rest of the batch being added.
+	rest := g.rest
+	g.rest = nil
+	for i := range rest {
+		g.add(fctx, fctx, &rest[i])
+	}
 	for {
 		select {
-		case rec := <-g.in:
-			g.add(fctx, fctx, rec)
+		case b := <-g.in:
+			for i := range *b {
+				g.add(fctx, fctx, &(*b)[i])
+			}
+			putBatch(b)
 			continue
 		default:
 		}
 		break
 	}
+	g.batchDone()
 	err := g.d.retry(fctx, fctx, "final flush", func() error { return g.flush(fctx) })
 	if err != nil {
 		g.d.log.Error("final flush failed; uncommitted records will be read again", "err", err)

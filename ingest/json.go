@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // parseJSON parses one JSON value into the shapes encoding/json produces with
@@ -22,17 +23,30 @@ func parseJSON(data []byte) (any, error) {
 // parseJSONKeys is parseJSON reusing the strings of keys (read-only) for
 // top-level object keys, saving an allocation per known column.
 func parseJSONKeys(data []byte, keys map[string]string) (any, error) {
-	p := jsonParser{data: data, keys: keys}
+	v, _, err := parseJSONInto(data, keys, nil)
+	return v, err
+}
+
+// parseJSONInto is parseJSONKeys filling top (when not nil and the value is
+// an object) instead of a new map for the top-level object. unknown counts
+// the top-level keys that are not in keys.
+func parseJSONInto(data []byte, keys map[string]string, top map[string]any) (v any, unknown int, err error) {
+	p := jsonParser{data: data, keys: keys, top: top}
+	return p.parse()
+}
+
+// parse parses the whole input as one JSON value.
+func (p *jsonParser) parse() (v any, unknown int, err error) {
 	p.skipSpace()
-	v, err := p.value(0)
+	v, err = p.value(0)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	p.skipSpace()
 	if p.pos != len(p.data) {
-		return nil, p.errorf("trailing data after the value")
+		return nil, 0, p.errorf("trailing data after the value")
 	}
-	return v, nil
+	return v, p.unknown, nil
 }
 
 const maxJSONDepth = 1000
@@ -41,6 +55,39 @@ type jsonParser struct {
 	data []byte
 	pos  int
 	keys map[string]string
+	top  map[string]any // the map to fill for the top-level object (nil: a new one)
+
+	unknown int // top-level keys not in keys (or slotIdx)
+
+	// slot mode: top-level object fields go to slots[slotIdx[key]] (other
+	// keys are parsed and dropped) and the object is returned as slotRow{}.
+	slotIdx map[string]int
+	slots   []any
+	names   []string  // slot names (by index), for order
+	order   *keyOrder // guesses of the slot of each key position (nil: none)
+
+	// alias makes strings without escapes and numbers share data's memory
+	// instead of copying it (data must not change while they are used).
+	alias bool
+}
+
+// slotRow is what parseJSONSlots returns for a top-level object.
+type slotRow struct{}
+
+// keyOrder remembers the slot of the key at each position of the last
+// object parsed (-1: unknown key), so that messages with their keys in the
+// same order as the previous one skip the map lookups. Not safe for
+// concurrent use: one per reading goroutine.
+type keyOrder struct{ slots []int }
+
+// parseJSONSlots parses one JSON value like parseJSON, but a top-level
+// object's fields go to slots (slots[idx[key]]; a repeated key keeps its
+// last value), returning slotRow{} for it; unknown counts the keys not in
+// idx, which are dropped. Strings and numbers may share data's memory:
+// data must not change while the values are used.
+func parseJSONSlots(data []byte, idx map[string]int, names []string, order *keyOrder, slots []any) (v any, unknown int, err error) {
+	p := jsonParser{data: data, slotIdx: idx, names: names, order: order, slots: slots, alias: true}
+	return p.parse()
 }
 
 func (p *jsonParser) errorf(format string, args ...any) error {
@@ -94,8 +141,16 @@ func (p *jsonParser) literal(lit string) error {
 }
 
 func (p *jsonParser) object(depth int) (any, error) {
+	if depth == 0 && p.slotIdx != nil {
+		return p.slotObject()
+	}
 	p.pos++ // {
-	m := make(map[string]any, 12)
+	var m map[string]any
+	if depth == 0 && p.top != nil {
+		m = p.top
+	} else {
+		m = make(map[string]any, 12)
+	}
 	p.skipSpace()
 	if p.pos < len(p.data) && p.data[p.pos] == '}' {
 		p.pos++
@@ -107,44 +162,126 @@ func (p *jsonParser) object(depth int) (any, error) {
 			return nil, p.errorf("want a string object key")
 		}
 		var k string
+		haveKey := false
 		if depth == 0 && p.keys != nil {
 			if end := p.plainStringEnd(); end > 0 {
 				raw := p.data[p.pos+1 : end]
 				if known, ok := p.keys[string(raw)]; ok {
-					k = known
+					k, haveKey = known, true
 					p.pos = end + 1
 				}
 			}
 		}
-		if k == "" {
+		if !haveKey {
 			var err error
 			if k, err = p.str(); err != nil {
 				return nil, err
 			}
+			if depth == 0 && p.keys != nil {
+				if _, ok := p.keys[k]; !ok {
+					p.unknown++
+				}
+			}
 		}
-		p.skipSpace()
-		if p.pos >= len(p.data) || p.data[p.pos] != ':' {
-			return nil, p.errorf("want ':' after an object key")
+		if err := p.colon(); err != nil {
+			return nil, err
 		}
-		p.pos++
-		p.skipSpace()
 		v, err := p.value(depth + 1)
 		if err != nil {
 			return nil, err
 		}
 		m[k] = v
-		p.skipSpace()
-		if p.pos >= len(p.data) {
-			return nil, p.errorf("unexpected end of input in an object")
+		if more, err := p.objectNext(); err != nil || !more {
+			return m, err
 		}
-		switch p.data[p.pos] {
-		case ',':
-			p.pos++
-		case '}':
-			p.pos++
-			return m, nil
-		default:
-			return nil, p.errorf("want ',' or '}' in an object")
+	}
+}
+
+// colon consumes the ':' after an object key and the space around it.
+func (p *jsonParser) colon() error {
+	p.skipSpace()
+	if p.pos >= len(p.data) || p.data[p.pos] != ':' {
+		return p.errorf("want ':' after an object key")
+	}
+	p.pos++
+	p.skipSpace()
+	return nil
+}
+
+// objectNext consumes what follows an object member: ',' (more members) or
+// '}' (the end).
+func (p *jsonParser) objectNext() (more bool, err error) {
+	p.skipSpace()
+	if p.pos >= len(p.data) {
+		return false, p.errorf("unexpected end of input in an object")
+	}
+	switch p.data[p.pos] {
+	case ',':
+		p.pos++
+		return true, nil
+	case '}':
+		p.pos++
+		return false, nil
+	}
+	return false, p.errorf("want ',' or '}' in an object")
+}
+
+// slotObject parses the top-level object in slot mode.
+func (p *jsonParser) slotObject() (any, error) {
+	p.pos++ // {
+	p.skipSpace()
+	if p.pos < len(p.data) && p.data[p.pos] == '}' {
+		p.pos++
+		return slotRow{}, nil
+	}
+	for n := 0; ; n++ {
+		p.skipSpace()
+		if p.pos >= len(p.data) || p.data[p.pos] != '"' {
+			return nil, p.errorf("want a string object key")
+		}
+		var idx int
+		var found bool
+		if end := p.plainStringEnd(); end > 0 {
+			raw := p.data[p.pos+1 : end]
+			if o := p.order; o != nil && n < len(o.slots) && o.slots[n] >= 0 && o.slots[n] < len(p.names) && p.names[o.slots[n]] == string(raw) {
+				idx, found = o.slots[n], true
+			} else {
+				idx, found = p.slotIdx[string(raw)]
+				if o != nil {
+					guess := -1
+					if found {
+						guess = idx
+					}
+					if n < len(o.slots) {
+						o.slots[n] = guess
+					} else if n == len(o.slots) && n < maxJSONDepth {
+						o.slots = append(o.slots, guess)
+					}
+				}
+			}
+			p.pos = end + 1
+		} else {
+			k, err := p.str()
+			if err != nil {
+				return nil, err
+			}
+			idx, found = p.slotIdx[k]
+		}
+		if !found {
+			p.unknown++
+		}
+		if err := p.colon(); err != nil {
+			return nil, err
+		}
+		v, err := p.value(1)
+		if err != nil {
+			return nil, err
+		}
+		if found {
+			p.slots[idx] = v
+		}
+		if more, err := p.objectNext(); err != nil || !more {
+			return slotRow{}, err
 		}
 	}
 }
@@ -214,6 +351,9 @@ func (p *jsonParser) number() (any, error) {
 			return nil, p.errorf("invalid number: no exponent digits")
 		}
 	}
+	if p.alias {
+		return json.Number(unsafe.String(&d[start], p.pos-start)), nil
+	}
 	return json.Number(d[start:p.pos]), nil
 }
 
@@ -240,7 +380,12 @@ func (p *jsonParser) str() (string, error) {
 	for p.pos < len(d) {
 		c := d[p.pos]
 		if c == '"' {
-			s := string(d[start:p.pos])
+			var s string
+			if p.alias {
+				s = unsafe.String(&d[start], p.pos-start) // d[start] exists: the quote at least
+			} else {
+				s = string(d[start:p.pos])
+			}
 			p.pos++
 			return s, nil
 		}

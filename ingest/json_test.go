@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"reflect"
+	"sort"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/kappa-lake/kappa/internal/pq"
 )
 
 var jsonCorpus = []string{
@@ -33,6 +36,9 @@ func checkJSON(t *testing.T, in []byte) {
 		if gerr == nil {
 			t.Errorf("%q: parseJSON accepts invalid JSON: %#v", in, got)
 		}
+		if _, _, err := parseJSONSlots(in, map[string]int{"a": 0}, []string{"a"}, &keyOrder{}, []any{pq.Missing}); err == nil {
+			t.Errorf("%q: parseJSONSlots accepts invalid JSON", in)
+		}
 		return
 	}
 	if gerr != nil {
@@ -47,6 +53,62 @@ func checkJSON(t *testing.T, in []byte) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("%q: parseJSON %#v, encoding/json %#v", in, got, want)
+	}
+	checkJSONSlots(t, in, want)
+}
+
+// checkJSONSlots checks the slot mode against the map mode: for a top-level
+// object, with every other key known, the slots hold exactly the map's
+// values of the known keys (twice, the second time through the key-order
+// memory) and the unknown counts agree; other values parse alike.
+func checkJSONSlots(t *testing.T, in []byte, want any) {
+	t.Helper()
+	obj, isObj := want.(map[string]any)
+	var names []string
+	for k := range obj {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	idx := map[string]int{}
+	keys := map[string]string{}
+	for i, k := range names {
+		if i%2 == 0 {
+			idx[k] = len(idx)
+			keys[k] = k
+		}
+	}
+	slotNames := make([]string, len(idx))
+	for k, i := range idx {
+		slotNames[i] = k
+	}
+	_, wantUnknown, err := parseJSONInto(in, keys, nil)
+	if err != nil {
+		t.Fatalf("%q: parseJSONInto: %v", in, err)
+	}
+	order := &keyOrder{}
+	for round := range 2 {
+		slots := make([]any, len(idx))
+		for i := range slots {
+			slots[i] = pq.Missing
+		}
+		v, unknown, err := parseJSONSlots(in, idx, slotNames, order, slots)
+		if err != nil {
+			t.Fatalf("%q: parseJSONSlots: %v", in, err)
+		}
+		if !isObj {
+			if !reflect.DeepEqual(v, want) {
+				t.Errorf("%q: parseJSONSlots %#v, encoding/json %#v", in, v, want)
+			}
+			return
+		}
+		if unknown != wantUnknown {
+			t.Errorf("%q round %d: %d unknown keys, map mode says %d", in, round, unknown, wantUnknown)
+		}
+		for k, i := range idx {
+			if !reflect.DeepEqual(slots[i], obj[k]) {
+				t.Errorf("%q round %d: slot %q = %#v, want %#v", in, round, k, slots[i], obj[k])
+			}
+		}
 	}
 }
 

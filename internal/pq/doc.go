@@ -38,9 +38,16 @@
 // chunk per open file; the open row group is held encoded, and is cut when
 // its uncompressed estimate reaches MaxRowGroupBytes or MaxRowsPerRowGroup
 // rows; the file itself is held (compressed) until it is stored, once it
-// reaches TargetFileSize. Go structs of flat tables (plain integer, float,
+// reaches TargetFileSize. A full chunk is encoded in a goroutine while the
+// next one fills (one chunk in flight per writer, so two chunks of one
+// file are buffered at most); an encoding error is reported by the next
+// call that hands over a chunk, flushes or closes, and the writer is then
+// unusable. Go structs of flat tables (plain integer, float,
 // bool, string and time.Time fields, no partition columns) are encoded
 // column by column a batch of rows at a time.
+// Rows come as maps ([FileWriter.WriteRow]), as one value per named field
+// ([FileWriter.WriteSlots], which skips the map lookups of a row; [Missing]
+// marks an absent field) or as Go structs.
 // A row that does not fit the schema is rejected with an error wrapping
 // [ErrSchemaMismatch] that names the row index and the column path; the rows
 // buffered before it are kept.

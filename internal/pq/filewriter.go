@@ -99,6 +99,13 @@ type FileWriter struct {
 	closed  bool
 
 	encoders map[reflect.Type]*structEncoder
+	slots    *slotLayout // layout of the last WriteSlots row
+
+	// A chunk being encoded in the background (see pushChunk): at most one.
+	flying   chan error // receives its result; nil when none
+	flyPart  *partFile
+	flyChunk *colSet
+	err      error // a failed background encode: the writer is unusable
 }
 
 // partFile is the open output of one partition.
@@ -106,6 +113,7 @@ type partFile struct {
 	values []*string
 	dir    string
 	cs     *colSet
+	spare  *colSet // an empty chunk buffer to swap in (nil: none yet)
 	buf    *bytes.Buffer
 	// pw stays on the deprecated untyped Writer: its suggested replacement,
 	// NewGenericWriter[any], eagerly builds a reflection-based row encoder we
@@ -215,6 +223,7 @@ func (w *FileWriter) Rows() int64 { return w.rows }
 // pages and dictionaries of the open row group, and the bytes of the file
 // written so far (a file is stored whole when it is finished).
 func (w *FileWriter) BufferedBytes() int64 {
+	_ = w.wait()
 	var n int64
 	for _, p := range w.parts {
 		n += int64(p.cs.approxBytes())
@@ -287,7 +296,14 @@ func (w *FileWriter) chunkDone(ctx context.Context, p *partFile) error {
 
 // pushChunk hands the buffered rows of p to its parquet column writers and
 // folds them into the file stats.
+//
+// The encoding (and compression) runs in a goroutine while the caller
+// buffers the next chunk in a second colSet: wait collects it. Everything
+// else touching p.pw, p.st, p.buf or w.scratch waits first.
 func (w *FileWriter) pushChunk(p *partFile) error {
+	if err := w.wait(); err != nil {
+		return err
+	}
 	cs := p.cs
 	if cs.rows == 0 {
 		return nil
@@ -295,6 +311,22 @@ func (w *FileWriter) pushChunk(p *partFile) error {
 	if p.pw == nil {
 		p.pw = parquet.NewWriter(p.buf, w.writerOptions()...)
 	}
+	p.rgRows += cs.rows
+	p.rgBytes += int64(cs.approxBytes())
+	if p.spare != nil {
+		p.cs, p.spare = p.spare, nil
+	} else {
+		p.cs = newColSet(w.plan, &w.cfg)
+	}
+	done := make(chan error, 1)
+	w.flying, w.flyPart, w.flyChunk = done, p, cs
+	go func() { done <- w.encodeChunk(p, cs) }()
+	return nil
+}
+
+// encodeChunk hands cs's rows to p's column writers, folds them into the
+// file stats and empties cs.
+func (w *FileWriter) encodeChunk(p *partFile, cs *colSet) error {
 	cws := p.pw.ColumnWriters()
 	var err error
 	for i := range cs.cols {
@@ -303,10 +335,23 @@ func (w *FileWriter) pushChunk(p *partFile) error {
 		}
 	}
 	w.stats.accumulate(cs, p.st)
-	p.rgRows += cs.rows
-	p.rgBytes += int64(cs.approxBytes())
 	cs.reset()
 	return nil
+}
+
+// wait waits for the chunk being encoded in the background, if any, and
+// returns the writer's error.
+func (w *FileWriter) wait() error {
+	if w.flying != nil {
+		err := <-w.flying
+		if err == nil {
+			w.flyPart.spare = w.flyChunk
+		} else if w.err == nil {
+			w.err = err
+		}
+		w.flying, w.flyPart, w.flyChunk = nil, nil, nil
+	}
+	return w.err
 }
 
 // partitionOf finds (or opens) the output of the row's partition.
@@ -371,6 +416,9 @@ func (w *FileWriter) flushRowGroup(ctx context.Context, p *partFile) error {
 	if err := w.pushChunk(p); err != nil {
 		return err
 	}
+	if err := w.wait(); err != nil {
+		return err
+	}
 	if p.rgRows == 0 {
 		return nil
 	}
@@ -388,6 +436,9 @@ func (w *FileWriter) flushRowGroup(ctx context.Context, p *partFile) error {
 
 // finishFile closes p's current file, stores it and records its add.
 func (w *FileWriter) finishFile(ctx context.Context, p *partFile) error {
+	if err := w.wait(); err != nil {
+		return err
+	}
 	if p.pw == nil || p.records == 0 {
 		return nil
 	}
@@ -462,6 +513,7 @@ func (w *FileWriter) Close(ctx context.Context) ([]*txlog.Add, error) {
 // Abort deletes every file this writer stored (best effort, for a write that
 // will not be committed) and drops buffered rows.
 func (w *FileWriter) Abort(ctx context.Context) error {
+	_ = w.wait()
 	w.closed = true
 	clear(w.parts)
 	w.single = nil

@@ -98,6 +98,26 @@ func (cs *colSet) emitNulls(n *node, rep, def uint8) {
 	}
 }
 
+// writeField writes the value v of struct field c (present: the field was
+// in the row, so a nil v is an explicit null).
+func (cs *colSet) writeField(c *node, v any, present bool, rep uint8) error {
+	var err error
+	switch {
+	case v != nil:
+		err = cs.write(c, v, rep)
+	case !c.nullable && present:
+		err = errNull
+	case !c.nullable:
+		err = errMissing
+	default:
+		cs.emitNulls(c, rep, c.def-1)
+	}
+	if err != nil {
+		return inField(c.logical, err)
+	}
+	return nil
+}
+
 var (
 	errNull    = errors.New("null value in a non-nullable column")
 	errMissing = errors.New("missing value for a non-nullable column")
@@ -118,21 +138,8 @@ func (cs *colSet) writeStruct(n *node, m map[string]any, rep uint8, top bool) er
 		if ok {
 			found++
 		}
-		var err error
-		if v == nil {
-			if !c.nullable {
-				err = errNull
-				if !ok {
-					err = errMissing
-				}
-			} else {
-				cs.emitNulls(c, rep, c.def-1)
-			}
-		} else {
-			err = cs.write(c, v, rep)
-		}
-		if err != nil {
-			return inField(c.logical, err)
+		if err := cs.writeField(c, v, ok, rep); err != nil {
+			return err
 		}
 	}
 	if found < len(m) && !cs.cfg.ignoreUnknown {
