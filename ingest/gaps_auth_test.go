@@ -2,87 +2,27 @@ package ingest
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/big"
-	"net"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/kappa-lake/kappa/internal/testutil"
 )
-
-// testCA is a throw-away certificate authority and a server certificate it
-// signed for 127.0.0.1.
-type testCA struct {
-	server *tls.Config // for the broker
-	client *tls.Config // trusts the CA
-}
-
-func newTestCA(t testing.TB) testCA {
-	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "kappa test CA"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caCert, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leafTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2),
-		Subject:      pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(time.Hour),
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, caCert, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(caCert)
-	return testCA{
-		server: &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{{Certificate: [][]byte{leafDER}, PrivateKey: key}}},
-		client: &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool},
-	}
-}
 
 // TestGapsAuth runs the daemon against an in-process broker requiring each
 // SASL mechanism, TLS, and both, checking records land exactly once; then
 // with a wrong password (or an untrusted certificate) Run must fail fast
 // with ErrBrokerAuth instead of waiting for a group that never forms.
 func TestGapsAuth(t *testing.T) {
-	ca := newTestCA(t)
+	pki := testutil.NewLoopbackPKI(t)
 	const user, pass = "kappa", "s3cret-pw"
 	cases := []struct {
 		name string
@@ -106,7 +46,7 @@ func TestGapsAuth(t *testing.T) {
 				kopts = append(kopts, kfake.EnableSASL(), kfake.Superuser(tc.mech, user, pass))
 			}
 			if tc.tls {
-				kopts = append(kopts, kfake.TLS(ca.server))
+				kopts = append(kopts, kfake.TLS(pki.Server))
 			}
 			c, err := kfake.NewCluster(kopts...)
 			if err != nil {
@@ -117,7 +57,7 @@ func TestGapsAuth(t *testing.T) {
 
 			var clientTLS *tls.Config
 			if tc.tls {
-				clientTLS = ca.client
+				clientTLS = pki.Client
 			}
 			mech, err := saslMechanism(SASL{Mechanism: tc.mech, Username: user, Password: pass})
 			if err != nil {

@@ -4,84 +4,17 @@ package interop
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kappa-lake/kappa/internal/testutil"
 )
-
-// testPKI is a throw-away CA and a server certificate for 127.0.0.1 signed
-// by it, PEM encoded.
-type testPKI struct {
-	CA    []byte // CA certificate
-	Chain []byte // server certificate, then the CA certificate
-	Key   []byte // server private key, unencrypted PKCS#8
-}
-
-func newTestPKI(t *testing.T) *testPKI {
-	t.Helper()
-	now := time.Now()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caTmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "kappa interop test CA"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caCert, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srvKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srvTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2),
-		Subject:      pkix.Name{CommonName: "127.0.0.1"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	srvDER, err := x509.CreateCertificate(rand.Reader, srvTmpl, caCert, &srvKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(srvKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
-	return &testPKI{
-		CA:    caPEM,
-		Chain: append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srvDER}), caPEM...),
-		Key:   pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
-	}
-}
 
 // propValue escapes a multi-line value for a Java properties file.
 func propValue(b []byte) string {
@@ -102,9 +35,9 @@ const (
 // PLAIN (JAAS users). It returns the broker and the CA file for clients.
 func startSecureKafka(t *testing.T) (*kafkaBroker, string) {
 	t.Helper()
-	pki := newTestPKI(t)
+	pki := testutil.NewLoopbackPKI(t)
 	caFile := filepath.Join(t.TempDir(), "ca.pem")
-	mustWrite(t, caFile, string(pki.CA))
+	mustWrite(t, caFile, string(pki.CAPEM))
 	ssl, txt := strings.ToLower(secListenSSL), strings.ToLower(secListenTXT)
 	props := fmt.Sprintf(`listener.name.%[1]s.sasl.enabled.mechanisms=SCRAM-SHA-512
 listener.name.%[1]s.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
@@ -113,7 +46,7 @@ listener.name.%[1]s.ssl.keystore.key=%[3]s
 listener.name.%[1]s.ssl.keystore.certificate.chain=%[4]s
 listener.name.%[2]s.sasl.enabled.mechanisms=PLAIN
 listener.name.%[2]s.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_%[5]s="%[6]s";
-`, ssl, txt, propValue(pki.Key), propValue(pki.Chain), secUser, plainSecret)
+`, ssl, txt, propValue(pki.KeyPEM), propValue(pki.ChainPEM), secUser, plainSecret)
 	b := startKafkaWith(t, kafkaConfig{
 		Listeners: []kafkaListener{
 			{Name: secListenSSL, Protocol: "SASL_SSL"},
