@@ -323,21 +323,31 @@ const partitionWatchInterval = 5 * time.Second
 // when a topic's partition count differs from before, e.g. a topic created
 // after the daemon started or partitions added.
 func (d *Daemon) watchPartitions(gctx context.Context, before map[string]int) {
-	t := time.NewTicker(partitionWatchInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-gctx.Done():
-			return
-		case <-t.C:
-		}
+	every(gctx, partitionWatchInterval, func() bool {
 		now, err := partitionCounts(gctx, d.dialer, d.opts.Brokers, d.opts.Topics)
 		if err != nil {
 			d.log.Debug("read partition counts", "err", err)
-			continue
+			return true
 		}
 		if !maps.Equal(now, before) {
 			d.log.Info("topic partitions changed; rebalancing", "before", before, "now", now)
+			return false
+		}
+		return true
+	})
+}
+
+// every calls fn every interval until ctx ends or fn returns false.
+func every(ctx context.Context, interval time.Duration, fn func() bool) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !fn() {
 			return
 		}
 	}

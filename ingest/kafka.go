@@ -380,14 +380,7 @@ func (g *generation) watchEnds(gctx context.Context, oc *offsetClient, tps []top
 	if len(tps) == 0 {
 		return
 	}
-	t := time.NewTicker(endOffsetsInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-gctx.Done():
-			return
-		case <-t.C:
-		}
+	every(gctx, endOffsetsInterval, func() bool {
 		ends, err := oc.offsets(gctx, tps, false)
 		if err != nil && gctx.Err() == nil {
 			g.logOffsetsErr(err)
@@ -395,5 +388,6 @@ func (g *generation) watchEnds(gctx context.Context, oc *offsetClient, tps []top
 		for tp, end := range ends {
 			g.d.m.SetEndOffset(tp.topic, tp.partition, end)
 		}
-	}
+		return true
+	})
 }
