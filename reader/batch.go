@@ -108,6 +108,15 @@ func (b *vecBase) push(valid bool) {
 	b.n++
 }
 
+// gather returns src[idx[0]], src[idx[1]], ...
+func gather[T any](src []T, idx []int32) []T {
+	out := make([]T, len(idx))
+	for j, i := range idx {
+		out[j] = src[i]
+	}
+	return out
+}
+
 func takeValidity(src *vecBase, dst *vecBase, idx []int32) {
 	dst.typ = src.typ
 	dst.n = len(idx)
@@ -142,10 +151,7 @@ func (v *BoolVector) append(x bool) {
 }
 
 func (v *BoolVector) take(idx []int32) Vector {
-	out := &BoolVector{Values: make([]bool, len(idx))}
-	for j, i := range idx {
-		out.Values[j] = v.Values[i]
-	}
+	out := &BoolVector{Values: gather(v.Values, idx)}
 	takeValidity(&v.vecBase, &out.vecBase, idx)
 	return out
 }
@@ -181,10 +187,7 @@ func (v *Int64Vector) append(x int64) {
 }
 
 func (v *Int64Vector) take(idx []int32) Vector {
-	out := &Int64Vector{Values: make([]int64, len(idx))}
-	for j, i := range idx {
-		out.Values[j] = v.Values[i]
-	}
+	out := &Int64Vector{Values: gather(v.Values, idx)}
 	takeValidity(&v.vecBase, &out.vecBase, idx)
 	return out
 }
@@ -212,10 +215,7 @@ func (v *Float64Vector) append(x float64) {
 }
 
 func (v *Float64Vector) take(idx []int32) Vector {
-	out := &Float64Vector{Values: make([]float64, len(idx))}
-	for j, i := range idx {
-		out.Values[j] = v.Values[i]
-	}
+	out := &Float64Vector{Values: gather(v.Values, idx)}
 	takeValidity(&v.vecBase, &out.vecBase, idx)
 	return out
 }
@@ -368,10 +368,7 @@ func (v *BytesVector) append(b []byte) {
 
 func (v *BytesVector) take(idx []int32) Vector {
 	if v.Codes != nil {
-		out := &BytesVector{Dict: v.Dict, Codes: make([]int32, len(idx))}
-		for j, i := range idx {
-			out.Codes[j] = v.Codes[i]
-		}
+		out := &BytesVector{Dict: v.Dict, Codes: gather(v.Codes, idx)}
 		takeValidity(&v.vecBase, &out.vecBase, idx)
 		return out
 	}
@@ -480,12 +477,10 @@ func (v *DecimalVector) appendInt64(x int64) {
 
 func (v *DecimalVector) take(idx []int32) Vector {
 	out := &DecimalVector{Precision: v.Precision, Scale: v.Scale}
-	for _, i := range idx {
-		if v.IsSmall() {
-			out.Small = append(out.Small, v.Small[i])
-		} else {
-			out.Big = append(out.Big, v.Big[i])
-		}
+	if v.IsSmall() {
+		out.Small = gather(v.Small, idx)
+	} else {
+		out.Big = gather(v.Big, idx)
 	}
 	takeValidity(&v.vecBase, &out.vecBase, idx)
 	return out
@@ -511,10 +506,7 @@ func (v *DateVector) append(d int32) {
 }
 
 func (v *DateVector) take(idx []int32) Vector {
-	out := &DateVector{Days: make([]int32, len(idx))}
-	for j, i := range idx {
-		out.Days[j] = v.Days[i]
-	}
+	out := &DateVector{Days: gather(v.Days, idx)}
 	takeValidity(&v.vecBase, &out.vecBase, idx)
 	return out
 }
@@ -547,10 +539,7 @@ func (v *TimestampVector) append(us int64) {
 }
 
 func (v *TimestampVector) take(idx []int32) Vector {
-	out := &TimestampVector{Micros: make([]int64, len(idx))}
-	for j, i := range idx {
-		out.Micros[j] = v.Micros[i]
-	}
+	out := &TimestampVector{Micros: gather(v.Micros, idx)}
 	takeValidity(&v.vecBase, &out.vecBase, idx)
 	return out
 }
@@ -583,10 +572,7 @@ func (v *AnyVector) append(x any) {
 }
 
 func (v *AnyVector) take(idx []int32) Vector {
-	out := &AnyVector{Values: make([]any, len(idx))}
-	for j, i := range idx {
-		out.Values[j] = v.Values[i]
-	}
+	out := &AnyVector{Values: gather(v.Values, idx)}
 	takeValidity(&v.vecBase, &out.vecBase, idx)
 	return out
 }

@@ -249,46 +249,29 @@ func (c *col) take(idx []int32) *col {
 	if c.konst {
 		return c
 	}
-	out := newCol(c.t, len(idx))
+	if c.t.k == vNull {
+		return newCol(c.t, len(idx))
+	}
+	out := &col{t: c.t, n: len(idx)}
 	if c.nulls != nil {
-		out.nulls = make([]bool, len(idx))
-		for j, i := range idx {
-			out.nulls[j] = c.nulls[i]
-		}
+		out.nulls = gather(c.nulls, idx)
 	}
 	switch c.t.k {
 	case vBool:
-		for j, i := range idx {
-			out.b[j] = c.b[i]
-		}
+		out.b = gather(c.b, idx)
 	case vInt, vDec, vDate, vTS:
-		for j, i := range idx {
-			out.i[j] = c.i[i]
-		}
+		out.i = gather(c.i, idx)
 	case vFloat:
-		for j, i := range idx {
-			out.f[j] = c.f[i]
-		}
+		out.f = gather(c.f, idx)
 	case vStr:
-		if c.s == nil && c.codes != nil {
-			out.s = nil // stays lazy
-		}
-		if out.s != nil {
-			for j, i := range idx {
-				out.s[j] = c.s[i]
-			}
+		if c.s != nil || c.codes == nil { // dictionary strings stay lazy
+			out.s = gather(c.s, idx)
 		}
 		if c.codes != nil {
-			out.dict = c.dict
-			out.codes = make([]int32, len(idx))
-			for j, i := range idx {
-				out.codes[j] = c.codes[i]
-			}
+			out.dict, out.codes = c.dict, gather(c.codes, idx)
 		}
 	case vAny:
-		for j, i := range idx {
-			out.a[j] = c.a[i]
-		}
+		out.a = gather(c.a, idx)
 	}
 	return out
 }
