@@ -331,34 +331,20 @@ func (p *parser) selectStmt() (*selectStmt, error) {
 	if err := p.from(&st.from); err != nil {
 		return nil, err
 	}
-	if p.accept("where") {
-		e, err := p.expr()
-		if err != nil {
-			return nil, err
-		}
-		st.where = e
+	var err error
+	if st.where, err = p.clauseExpr("where"); err != nil {
+		return nil, err
 	}
 	if p.accept("group") {
 		if err := p.expect("by"); err != nil {
 			return nil, err
 		}
-		for {
-			e, err := p.expr()
-			if err != nil {
-				return nil, err
-			}
-			st.groupBy = append(st.groupBy, e)
-			if !p.acceptOp(",") {
-				break
-			}
-		}
-	}
-	if p.accept("having") {
-		e, err := p.expr()
-		if err != nil {
+		if st.groupBy, err = p.exprList(nil); err != nil {
 			return nil, err
 		}
-		st.having = e
+	}
+	if st.having, err = p.clauseExpr("having"); err != nil {
+		return nil, err
 	}
 	if p.accept("order") {
 		if err := p.expect("by"); err != nil {
@@ -504,6 +490,28 @@ func (p *parser) from(f *fromClause) error {
 
 func (p *parser) expr() (*astExpr, error) { return p.orExpr() }
 
+// exprList parses comma-separated expressions, appending them to list.
+func (p *parser) exprList(list []*astExpr) ([]*astExpr, error) {
+	for {
+		e, err := p.expr()
+		if err != nil {
+			return nil, err
+		}
+		list = append(list, e)
+		if !p.acceptOp(",") {
+			return list, nil
+		}
+	}
+}
+
+// clauseExpr parses "keyword expr" when the next token is keyword (else nil).
+func (p *parser) clauseExpr(keyword string) (*astExpr, error) {
+	if !p.accept(keyword) {
+		return nil, nil
+	}
+	return p.expr()
+}
+
 func (p *parser) orExpr() (*astExpr, error) { return p.leftAssoc(p.andExpr, keyword("or")) }
 
 func (p *parser) andExpr() (*astExpr, error) { return p.leftAssoc(p.notExpr, keyword("and")) }
@@ -569,15 +577,9 @@ func (p *parser) cmpExpr() (*astExpr, error) {
 					return nil, sqlErrorf(p.peek().pos, "subqueries are not supported in IN")
 				}
 				e := &astExpr{kind: aIn, pos: kw.pos, not: not, args: []*astExpr{l}}
-				for {
-					x, err := p.expr()
-					if err != nil {
-						return nil, err
-					}
-					e.args = append(e.args, x)
-					if !p.acceptOp(",") {
-						break
-					}
+				var err error
+				if e.args, err = p.exprList(e.args); err != nil {
+					return nil, err
 				}
 				if err := p.expectOp(")"); err != nil {
 					return nil, err
