@@ -14,6 +14,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/format"
 
+	"github.com/kappa-lake/kappa/internal/pqopen"
 	"github.com/kappa-lake/kappa/internal/store"
 	"github.com/kappa-lake/kappa/txlog"
 )
@@ -385,6 +386,11 @@ func (c *countingReaderAt) ReadAt(p []byte, off int64) (int, error) {
 	return n, err
 }
 
+// footerReadSize is the tail of a data file read with one request when it
+// is opened: the footer of a file with up to a few hundred row groups, or
+// the whole of a small file (header magic included).
+const footerReadSize = 64 << 10
+
 // readFile decodes one data file and sends its batches. par > 1 decodes up
 // to par row groups of the file at once (when the scan has fewer files than
 // workers); batches are still sent in row order.
@@ -401,7 +407,7 @@ func (s *Scan) readFile(ctx context.Context, p *scanPlan, t fileTask, par int, s
 			return err
 		}
 	}
-	f, err := parquet.OpenFile(&countingReaderAt{r, &s.stats.bytesRead}, r.Size(),
+	f, err := pqopen.OpenFile(&countingReaderAt{r, &s.stats.bytesRead}, r.Size(), footerReadSize,
 		parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true), parquet.ReadBufferSize(1<<20))
 	if err != nil {
 		return fmt.Errorf("open parquet: %w", asCorrupt(ctx, err))

@@ -15,6 +15,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/format"
 
+	"github.com/kappa-lake/kappa/internal/pqopen"
 	"github.com/kappa-lake/kappa/internal/store"
 )
 
@@ -249,6 +250,10 @@ func openParquet(ctx context.Context, st store.Store, key string, small bool) (*
 		if ctx.Err() != nil {
 			return nil, nil, nil, fmt.Errorf("read checkpoint %s: %w", key, err)
 		}
+		return nil, nil, nil, corruptCheckpoint("read checkpoint "+key, err)
+	}
+	if _, err := pqopen.CheckTail(tail, size); err != nil {
+		_ = r.Close()
 		return nil, nil, nil, corruptCheckpoint("read checkpoint "+key, err)
 	}
 	opts := []parquet.FileOption{parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true)}

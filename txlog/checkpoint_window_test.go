@@ -303,8 +303,8 @@ func TestReadCheckpointWindowPredictsStructStats(t *testing.T) {
 }
 
 // TestReadCheckpointWindowCorrupt: a truncated file, a footer whose row
-// groups lie beyond the end of the file, and a file whose row group bytes
-// are garbage give an error wrapping ErrCorruptLog that names the file and
+// groups lie beyond the end of the file, a file whose row group bytes
+// are garbage and a footer length beyond the file give an error wrapping ErrCorruptLog that names the file and
 // is not retryable; a transient store error during a window read stays
 // retryable. Nothing panics.
 func TestReadCheckpointWindowCorrupt(t *testing.T) {
@@ -331,11 +331,17 @@ func TestReadCheckpointWindowCorrupt(t *testing.T) {
 	for i := spans[2].start; i < spans[2].end; i++ {
 		garbage[i] = byte(i * 7)
 	}
+	// A footer length near 4 GiB: parquet-go would allocate it before
+	// reading (the fuzzer's find; it took seconds and 4 GiB per read).
+	hugeFooter := append([]byte{}, good...)
+	binary.LittleEndian.PutUint32(hugeFooter[len(hugeFooter)-8:], 0xfd000000)
 	cases := map[string][]byte{
-		"truncated":         good[:len(good)/2],
-		"truncated footer":  good[:len(good)-3],
-		"row groups cut":    cut,
-		"garbage row group": garbage,
+		"truncated":                     good[:len(good)/2],
+		"truncated footer":              good[:len(good)-3],
+		"row groups cut":                cut,
+		"garbage row group":             garbage,
+		"footer length 4 GiB":           hugeFooter,
+		"footer length 4 GiB, 12 bytes": []byte("PAR1\x00\x00\x00\xfdPAR1"),
 	}
 	for name, data := range cases {
 		for _, state := range []bool{false, true} {
