@@ -2,12 +2,10 @@ package ingest
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"strconv"
-	"unicode/utf16"
-	"unicode/utf8"
 	"unsafe"
+
+	"github.com/kappa-lake/kappa/internal/jsonstr"
 )
 
 // parseJSON parses one JSON value into the shapes encoding/json produces with
@@ -371,8 +369,6 @@ func (p *jsonParser) plainStringEnd() int {
 	return -1
 }
 
-var errBadEscape = errors.New("invalid escape in a string")
-
 func (p *jsonParser) str() (string, error) {
 	p.pos++ // "
 	start := p.pos
@@ -393,94 +389,20 @@ func (p *jsonParser) str() (string, error) {
 			return p.strSlow(start)
 		}
 		if c < 0x20 {
-			return "", p.errorf("control character in a string")
+			return "", p.errorf("%v", jsonstr.ErrControl)
 		}
 		p.pos++
 	}
-	return "", p.errorf("unterminated string")
+	return "", p.errorf("%v", jsonstr.ErrUnterminated)
 }
 
 // strSlow decodes a string with escapes, from its first content byte.
 func (p *jsonParser) strSlow(start int) (string, error) {
-	d := p.data
-	buf := make([]byte, 0, p.pos-start+16)
-	buf = append(buf, d[start:p.pos]...)
-	for p.pos < len(d) {
-		c := d[p.pos]
-		switch {
-		case c == '"':
-			p.pos++
-			return string(buf), nil
-		case c < 0x20:
-			return "", p.errorf("control character in a string")
-		case c != '\\':
-			buf = append(buf, c)
-			p.pos++
-			continue
-		}
-		if p.pos+1 >= len(d) {
-			break
-		}
-		e := d[p.pos+1]
-		p.pos += 2
-		switch e {
-		case '"', '\\', '/':
-			buf = append(buf, e)
-		case 'b':
-			buf = append(buf, '\b')
-		case 'f':
-			buf = append(buf, '\f')
-		case 'n':
-			buf = append(buf, '\n')
-		case 'r':
-			buf = append(buf, '\r')
-		case 't':
-			buf = append(buf, '\t')
-		case 'u':
-			r, ok := p.hex4()
-			if !ok {
-				return "", p.errorf("%v", errBadEscape)
-			}
-			if utf16.IsSurrogate(r) {
-				r2 := rune(-1)
-				if p.pos+1 < len(d) && d[p.pos] == '\\' && d[p.pos+1] == 'u' {
-					save := p.pos
-					p.pos += 2
-					var ok2 bool
-					if r2, ok2 = p.hex4(); !ok2 {
-						p.pos = save
-						r2 = -1
-					}
-				}
-				if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
-					r = dec
-				} else {
-					r = utf8.RuneError
-					if r2 >= 0 {
-						buf = utf8.AppendRune(buf, r)
-						r = r2
-						if utf16.IsSurrogate(r) {
-							r = utf8.RuneError
-						}
-					}
-				}
-			}
-			buf = utf8.AppendRune(buf, r)
-		default:
-			return "", p.errorf("%v", errBadEscape)
-		}
-	}
-	return "", p.errorf("unterminated string")
-}
-
-func (p *jsonParser) hex4() (rune, bool) {
-	if p.pos+4 > len(p.data) {
-		return 0, false
-	}
-	v, err := strconv.ParseUint(string(p.data[p.pos:p.pos+4]), 16, 32)
+	end, _, _, err := jsonstr.Scan(p.data, start-1)
 	if err != nil {
-		return 0, false
+		p.pos = end
+		return "", p.errorf("%v", err)
 	}
-	p.pos += 4
-	return rune(v), true
+	p.pos = end
+	return string(jsonstr.AppendUnescaped(make([]byte, 0, end-start), p.data[start:end-1])), nil
 }

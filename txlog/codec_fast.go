@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"unicode/utf8"
+
+	"github.com/kappa-lake/kappa/internal/jsonstr"
 )
 
 // This file is the fast path of ParseCommit: add and remove lines (nearly
@@ -472,100 +474,29 @@ func (s *fastScanner) str() (string, bool) {
 	}
 	body := s.b[start+1 : end-1]
 	switch {
-	case !esc && !nonASCII:
-		return string(body), true
-	case !esc && utf8.Valid(body):
-		return string(body), true
-	case esc && !nonASCII:
-		if out, ok := unescapeSimple(body); ok {
-			return out, true
+	case nonASCII && !utf8.Valid(body):
+		// invalid UTF-8: encoding/json's own unquoting, which replaces
+		// invalid bytes with U+FFFD
+		var v string
+		if err := json.Unmarshal(s.b[start:end], &v); err != nil {
+			return "", false
 		}
+		return v, true
+	case esc:
+		return string(jsonstr.AppendUnescaped(make([]byte, 0, len(body)), body)), true
 	}
-	// \u escapes or invalid UTF-8: encoding/json's own unquoting (which
-	// joins surrogate pairs and replaces invalid bytes with U+FFFD).
-	var v string
-	if err := json.Unmarshal(s.b[start:end], &v); err != nil {
-		return "", false
-	}
-	return v, true
+	return string(body), true
 }
 
 // scanString validates the string starting at s.i (a quote) and moves past
 // it; end is the index after the closing quote.
 func (s *fastScanner) scanString() (end int, esc, nonASCII, ok bool) {
-	i := s.i + 1
-	for i < len(s.b) {
-		c := s.b[i]
-		switch {
-		case c == '"':
-			s.i = i + 1
-			return i + 1, esc, nonASCII, true
-		case c == '\\':
-			esc = true
-			if i+1 >= len(s.b) {
-				return 0, false, false, false
-			}
-			switch s.b[i+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				i += 2
-			case 'u':
-				if i+6 > len(s.b) {
-					return 0, false, false, false
-				}
-				for _, h := range s.b[i+2 : i+6] {
-					if !isHex(h) {
-						return 0, false, false, false
-					}
-				}
-				i += 6
-			default:
-				return 0, false, false, false
-			}
-		case c < 0x20:
-			return 0, false, false, false
-		default:
-			if c >= 0x80 {
-				nonASCII = true
-			}
-			i++
-		}
+	end, esc, nonASCII, err := jsonstr.Scan(s.b, s.i)
+	if err != nil {
+		return 0, false, false, false
 	}
-	return 0, false, false, false
-}
-
-func isHex(c byte) bool {
-	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
-}
-
-// unescapeSimple unescapes an ASCII string body whose escapes are all
-// single-character ones; ok is false when it holds a \u escape.
-func unescapeSimple(body []byte) (string, bool) {
-	out := make([]byte, 0, len(body))
-	for i := 0; i < len(body); i++ {
-		c := body[i]
-		if c != '\\' {
-			out = append(out, c)
-			continue
-		}
-		i++
-		switch body[i] {
-		case '"', '\\', '/':
-			out = append(out, body[i])
-		case 'b':
-			out = append(out, '\b')
-		case 'f':
-			out = append(out, '\f')
-		case 'n':
-			out = append(out, '\n')
-		case 'r':
-			out = append(out, '\r')
-		case 't':
-			out = append(out, '\t')
-		default:
-			return "", false
-		}
-	}
-	return string(out), true
+	s.i = end
+	return end, esc, nonASCII, true
 }
 
 // skip validates and skips one JSON value of any kind.
