@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"cloud.google.com/go/storage"
@@ -32,6 +33,7 @@ type BlobStore struct {
 	url     string // redacted
 	secrets []string
 	shared  bool // the bucket belongs to the mem registry: Close keeps it
+	closed  atomic.Bool
 	s3      bool
 }
 
@@ -95,7 +97,7 @@ func (s *BlobStore) URL() string { return s.url }
 // Close implements Store. Closing a mem:// store keeps its objects for the
 // next Open of the same name.
 func (s *BlobStore) Close() error {
-	if s.shared {
+	if s.closed.Swap(true) || s.shared {
 		return nil
 	}
 	if err := s.bucket.Close(); err != nil {
@@ -109,12 +111,13 @@ func (s *BlobStore) Close() error {
 func (s *BlobStore) Bucket() *blob.Bucket { return s.bucket }
 
 func (s *BlobStore) opErr(ctx context.Context, op, key string, err error) error {
-	return &OpError{Op: op, URL: s.url, Key: key, Err: s.classify(ctx, err)}
+	return &OpError{Op: op, URL: s.url, Key: key, Err: s.classify(ctx, op, err)}
 }
 
 // classify wraps err with the package sentinel its code means, and scrubs
-// any secret from its message.
-func (s *BlobStore) classify(ctx context.Context, err error) error {
+// any secret from its message. A failed precondition means "already exists"
+// only for a conditional write (gocloud also reports a closed bucket so).
+func (s *BlobStore) classify(ctx context.Context, op string, err error) error {
 	err = scrubError(err, s.secrets)
 	if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
 		return fmt.Errorf("%w: %w", ctx.Err(), err)
@@ -123,7 +126,9 @@ func (s *BlobStore) classify(ctx context.Context, err error) error {
 	case gcerrors.NotFound:
 		return fmt.Errorf("%w: %w", ErrNotExist, err)
 	case gcerrors.FailedPrecondition, gcerrors.AlreadyExists:
-		return fmt.Errorf("%w: %w", ErrPreconditionFailed, err)
+		if op == "put-if-absent" {
+			return fmt.Errorf("%w: %w", ErrPreconditionFailed, err)
+		}
 	}
 	if IsRetryable(err) && !errors.Is(err, ErrTransient) {
 		return fmt.Errorf("%w: %w", ErrTransient, err)
@@ -134,6 +139,9 @@ func (s *BlobStore) classify(ctx context.Context, err error) error {
 func (s *BlobStore) begin(ctx context.Context, op, key string) error {
 	if err := ctx.Err(); err != nil {
 		return &OpError{Op: op, URL: s.url, Key: key, Err: err}
+	}
+	if s.closed.Load() {
+		return &OpError{Op: op, URL: s.url, Key: key, Err: ErrClosed}
 	}
 	if err := ValidateKey(key); err != nil {
 		return &OpError{Op: op, URL: s.url, Key: key, Err: err}
@@ -340,6 +348,10 @@ func (s *BlobStore) List(ctx context.Context, prefix, startAfter string) iter.Se
 	return func(yield func(ObjectInfo, error) bool) {
 		if err := ctx.Err(); err != nil {
 			yield(ObjectInfo{}, &OpError{Op: "list", URL: s.url, Key: prefix, Err: err})
+			return
+		}
+		if s.closed.Load() {
+			yield(ObjectInfo{}, &OpError{Op: "list", URL: s.url, Key: prefix, Err: ErrClosed})
 			return
 		}
 		for _, p := range []string{prefix, startAfter} {

@@ -2,8 +2,9 @@
 // for the files under a table root, with context-aware Get, Open (random
 // access), Stat, Put, PutStream (a streamed Put whose memory does not grow
 // with the object), PutIfAbsent, List and Delete, and sentinel errors
-// (ErrNotExist, ErrPreconditionFailed, ErrInvalidKey, ErrTransient) callers
-// test with errors.Is, plus IsRetryable to classify failures.
+// (ErrNotExist, ErrPreconditionFailed, ErrInvalidKey, ErrTransient,
+// ErrClosed for a store used after Close) callers test with errors.Is, plus
+// IsRetryable to classify failures.
 //
 // Open picks the backend from a URL:
 //

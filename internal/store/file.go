@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 )
 
@@ -29,8 +30,9 @@ const TempPrefix = ".kappa-tmp-"
 // number of processes, wins). A write whose context ends before the publish
 // is not published. No sidecar files are written.
 type FileStore struct {
-	root string // absolute, cleaned directory
-	url  string
+	root   string // absolute, cleaned directory
+	url    string
+	closed atomic.Bool
 }
 
 // NewFileStore returns a store rooted at the directory dir (which need not
@@ -51,7 +53,10 @@ func (s *FileStore) Root() string { return s.root }
 func (s *FileStore) URL() string { return s.url }
 
 // Close implements Store; the file store holds no resources.
-func (s *FileStore) Close() error { return nil }
+func (s *FileStore) Close() error {
+	s.closed.Store(true)
+	return nil
+}
 
 func (s *FileStore) path(key string) string {
 	return filepath.Join(s.root, filepath.FromSlash(key))
@@ -76,6 +81,9 @@ var errIsDir = errors.New("is a directory")
 func (s *FileStore) begin(ctx context.Context, op, key string) error {
 	if err := ctx.Err(); err != nil {
 		return s.opErr(op, key, err)
+	}
+	if s.closed.Load() {
+		return s.opErr(op, key, ErrClosed)
 	}
 	if err := ValidateKey(key); err != nil {
 		return s.opErr(op, key, err)
@@ -319,6 +327,10 @@ func (s *FileStore) List(ctx context.Context, prefix, startAfter string) iter.Se
 	return func(yield func(ObjectInfo, error) bool) {
 		if err := ctx.Err(); err != nil {
 			yield(ObjectInfo{}, s.opErr("list", prefix, err))
+			return
+		}
+		if s.closed.Load() {
+			yield(ObjectInfo{}, s.opErr("list", prefix, ErrClosed))
 			return
 		}
 		for _, p := range []string{prefix, startAfter} {

@@ -16,6 +16,8 @@ var (
 	// ErrPreconditionFailed: PutIfAbsent found the key already present
 	// (another writer won the race). It wraps fs.ErrExist too.
 	ErrPreconditionFailed error = &sentinel{msg: "object already exists", base: fs.ErrExist}
+	// ErrClosed: the store was used after Close.
+	ErrClosed = errors.New("store is closed")
 	// ErrUnsupportedScheme: the URL scheme has no driver.
 	ErrUnsupportedScheme = errors.New("unsupported storage URL scheme")
 	// ErrInvalidKey: the key is not a clean relative '/'-separated path
@@ -86,6 +88,7 @@ type Store interface {
 	Delete(ctx context.Context, key string) error
 	// URL is the root URL of the store, with credentials redacted.
 	URL() string
-	// Close releases resources.
+	// Close releases resources. Later calls on the store fail with
+	// ErrClosed (a Sub view's Close is a no-op: it does not own its store).
 	Close() error
 }

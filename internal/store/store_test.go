@@ -369,3 +369,50 @@ func TestFileRaceWorker(t *testing.T) {
 	}
 	fmt.Printf("WINS %d\n", wins)
 }
+
+// TestUseAfterClose: every call on a closed file, mem or S3 store fails
+// with ErrClosed naming the operation, never with a sentinel that means
+// something else (a closed gocloud bucket reports FailedPrecondition,
+// which once read as "object already exists"); a second Close is nil.
+func TestUseAfterClose(t *testing.T) {
+	s3 := testutil.S3Addr(t, testutil.StartS3(t))
+	for name, url := range map[string]string{
+		"file": t.TempDir(),
+		"mem":  fmt.Sprintf("mem://closed-%d", memSeq.Add(1)),
+		"s3":   testutil.S3URL(s3, "closed/table"),
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx := t.Context()
+			st := open(t, url)
+			if err := st.Put(ctx, "a", []byte("x")); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.Close(); err != nil {
+				t.Fatal(err)
+			}
+			var listErr error
+			for _, err := range st.List(ctx, "", "") {
+				listErr = err
+				break
+			}
+			_, getErr := st.Get(ctx, "a")
+			_, openErr := st.Open(ctx, "a")
+			_, statErr := st.Stat(ctx, "a")
+			errs := map[string]error{
+				"get": getErr, "open": openErr, "stat": statErr, "list": listErr,
+				"put":           st.Put(ctx, "b", []byte("x")),
+				"put-stream":    st.PutStream(ctx, "b", func(w io.Writer) error { _, err := w.Write([]byte("x")); return err }),
+				"put-if-absent": st.PutIfAbsent(ctx, "c", []byte("x")),
+				"delete":        st.Delete(ctx, "a"),
+			}
+			for op, err := range errs {
+				if !errors.Is(err, store.ErrClosed) || errors.Is(err, store.ErrPreconditionFailed) || store.IsRetryable(err) {
+					t.Errorf("%s after Close: err = %v, want ErrClosed only", op, err)
+				}
+			}
+			if err := st.Close(); err != nil {
+				t.Errorf("second Close: %v", err)
+			}
+		})
+	}
+}
