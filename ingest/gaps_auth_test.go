@@ -18,8 +18,9 @@ import (
 )
 
 // TestGapsAuth runs the daemon against an in-process broker requiring each
-// SASL mechanism, TLS, and both, checking records land exactly once; then
-// with a wrong password (or an untrusted certificate) Run must fail fast
+// SASL mechanism, TLS, both, and a client certificate, checking records
+// land exactly once; then with a wrong password (or an untrusted server
+// certificate, or no client certificate) Run must fail fast
 // with ErrBrokerAuth instead of waiting for a group that never forms.
 func TestGapsAuth(t *testing.T) {
 	pki := testutil.NewLoopbackPKI(t)
@@ -28,12 +29,14 @@ func TestGapsAuth(t *testing.T) {
 		name string
 		mech string
 		tls  bool
+		mtls bool // the broker requires a client certificate
 	}{
-		{"PLAIN", SASLPlain, false},
-		{"SCRAM-SHA-256", SASLScramSHA256, false},
-		{"SCRAM-SHA-512", SASLScramSHA512, false},
-		{"TLS", "", true},
-		{"TLS+SCRAM-SHA-512", SASLScramSHA512, true},
+		{"PLAIN", SASLPlain, false, false},
+		{"SCRAM-SHA-256", SASLScramSHA256, false, false},
+		{"SCRAM-SHA-512", SASLScramSHA512, false, false},
+		{"TLS", "", true, false},
+		{"TLS+SCRAM-SHA-512", SASLScramSHA512, true, false},
+		{"mTLS", "", true, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -45,7 +48,10 @@ func TestGapsAuth(t *testing.T) {
 			if tc.mech != "" {
 				kopts = append(kopts, kfake.EnableSASL(), kfake.Superuser(tc.mech, user, pass))
 			}
-			if tc.tls {
+			switch {
+			case tc.mtls:
+				kopts = append(kopts, kfake.TLS(pki.MutualServer))
+			case tc.tls:
 				kopts = append(kopts, kfake.TLS(pki.Server))
 			}
 			c, err := kfake.NewCluster(kopts...)
@@ -56,7 +62,10 @@ func TestGapsAuth(t *testing.T) {
 			brokers := c.ListenAddrs()
 
 			var clientTLS *tls.Config
-			if tc.tls {
+			switch {
+			case tc.mtls:
+				clientTLS = pki.MutualClient
+			case tc.tls:
 				clientTLS = pki.Client
 			}
 			mech, err := saslMechanism(SASL{Mechanism: tc.mech, Username: user, Password: pass})
@@ -88,9 +97,12 @@ func TestGapsAuth(t *testing.T) {
 			// wait for its group forever) must stop with a clear error.
 			bad := testOptions(t, brokers, filepath.Join(dir, "rejected"), "secure")
 			bad.TLS = clientTLS
-			if tc.mech != "" {
+			switch {
+			case tc.mech != "":
 				bad.SASL = SASL{Mechanism: tc.mech, Username: user, Password: "wrong-" + pass}
-			} else {
+			case tc.mtls:
+				bad.TLS = pki.Client // no client certificate: the broker's alert comes after the handshake
+			default:
 				bad.TLS = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: x509.NewCertPool()} // trusts nothing
 			}
 			start := time.Now()

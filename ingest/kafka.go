@@ -132,10 +132,10 @@ type kafkaLogger struct {
 func (k kafkaLogger) Printf(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	if k.escalate != nil && looksLikeAuthFailure(msg) {
-		k.escalate("kafka "+k.where+": broker rejected the connection's credentials or certificate", "msg", msg)
+		k.escalate("kafka "+k.where+": broker rejected the connection's credentials or certificate", "detail", msg)
 		return
 	}
-	k.log("kafka "+k.where, "msg", msg)
+	k.log("kafka "+k.where, "detail", msg)
 }
 
 // looksLikeAuthFailure recognises kafka-go's texts for SASL and TLS
@@ -151,7 +151,8 @@ func looksLikeAuthFailure(msg string) bool {
 
 // ErrBrokerAuth is wrapped by the error Run returns when the brokers reject
 // the daemon's SASL credentials, its TLS handshake (unknown certificate
-// authority, wrong host name, TLS against a plaintext listener) or its
+// authority, wrong host name, TLS against a plaintext listener, a client
+// certificate missing or refused) or its
 // authorization to describe the topics. Retrying cannot fix these, so the
 // daemon stops at start instead of waiting for a consumer group that never
 // forms; a failure after a successful start is logged at error level and
@@ -160,7 +161,11 @@ func looksLikeAuthFailure(msg string) bool {
 var ErrBrokerAuth = errors.New("kafka broker authentication failed")
 
 // isAuthError reports whether err is a definitive authentication,
-// authorization or TLS verification failure.
+// authorization or TLS verification failure: a SASL or authorization error
+// code, our verification of the broker's certificate, or a TLS alert from
+// the broker (crypto/tls reports an alert the peer sends as a net.OpError
+// "remote error": a client certificate missing or not trusted, which under
+// TLS 1.3 surfaces only on the first read after the handshake).
 func isAuthError(err error) bool {
 	if err == nil {
 		return false
@@ -182,8 +187,12 @@ func isAuthError(err error) bool {
 		alert      tls.AlertError
 		recordHead tls.RecordHeaderError
 	)
-	return errors.As(err, &unknownCA) || errors.As(err, &hostname) || errors.As(err, &invalid) ||
-		errors.As(err, &verify) || errors.As(err, &alert) || errors.As(err, &recordHead)
+	if errors.As(err, &unknownCA) || errors.As(err, &hostname) || errors.As(err, &invalid) ||
+		errors.As(err, &verify) || errors.As(err, &alert) || errors.As(err, &recordHead) {
+		return true
+	}
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "remote error"
 }
 
 // authAttempts is how often checkBrokers tries before calling a rejection
