@@ -11,8 +11,10 @@
 #    (scripts/versitygw.sh -> .cache/bin/);
 # 2. runs `go test -tags interop ./internal/interop/...` (cases: Kappa tables
 #    read by Spark, delta-rs and DuckDB; Spark and delta-rs tables read by
-#    Kappa; real Kafka + kappa ingest under SIGKILL and over SASL_SSL /
-#    SASL_PLAINTEXT; S3 on versitygw);
+#    Kappa; real Kafka + kappa ingest under SIGKILL, with a dead-letter
+#    topic (--dlq-topic) under SIGKILL, and over SASL_SSL (SCRAM-SHA-512 and
+#    -256) / SASL_PLAINTEXT (PLAIN) / SSL with client certificates; S3 on
+#    versitygw);
 # 3. prints the summary table (case, engine, versions checked, result).
 # Any failing case makes the exit status non-zero. The log of the last run
 # is .cache/interop/last.log.

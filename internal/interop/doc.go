@@ -25,11 +25,20 @@
 //     producer (kafka-python) feeds `kappa ingest`, which is SIGKILLed and
 //     restarted mid-stream, run as two daemons in one group with one stopped,
 //     and run against a table on S3; every message must land exactly once.
-//   - kafka-security: a second broker with a SASL_SSL listener (SCRAM-SHA-512,
-//     certificate from a CA the test makes) and a SASL_PLAINTEXT one (PLAIN):
-//     `kappa ingest --tls --tls-ca ... --sasl-mechanism ...` lands every
-//     message exactly once on each; a wrong password or an unknown CA makes
-//     it exit non-zero at start, naming authentication.
+//   - kafka-dlq: a stream mixing good JSON messages with malformed ones (not
+//     JSON, not an object, values the schema rejects) is ingested with
+//     `--dlq-topic` by a daemon SIGKILLed mid-stream several times; every
+//     good message must be in the table exactly once and every malformed
+//     one in the DLQ topic exactly once, with its source topic, partition
+//     and offset, raw key, value and timestamp, and the error text.
+//   - kafka-security: a second broker with a SASL_SSL listener (SCRAM-SHA-512
+//     and SCRAM-SHA-256, certificate from a CA the test makes), a
+//     SASL_PLAINTEXT one (PLAIN) and an SSL one requiring a client
+//     certificate signed by that CA: `kappa ingest --tls --tls-ca ...
+//     --sasl-mechanism ...` (or `--tls-cert/--tls-key`) lands every message
+//     exactly once on each; a wrong password, a password of the other SCRAM
+//     mechanism, an unknown CA, or a missing or untrusted client certificate
+//     makes it exit non-zero at start, naming authentication.
 //   - s3: a table on versitygw: appends, time travel, 4 concurrent writer
 //     processes, nothing lost.
 //

@@ -22,47 +22,84 @@ func propValue(b []byte) string {
 }
 
 const (
-	secUser      = "kappa"
-	scramSecret  = "kappa-scram-secret-512"
-	plainSecret  = "kappa-plain-secret"
-	secListenSSL = "SASLSSL"   // SASL_SSL, SCRAM-SHA-512
-	secListenTXT = "SASLPLAIN" // SASL_PLAINTEXT, PLAIN
+	secUser        = "kappa"
+	scramSecret    = "kappa-scram-secret-512"
+	scram256Secret = "kappa-scram-secret-256" // differs: a SHA-512 login must not pass as SHA-256
+	plainSecret    = "kappa-plain-secret"
+	secListenSSL   = "SASLSSL"   // SASL_SSL, SCRAM-SHA-512 and SCRAM-SHA-256
+	secListenTXT   = "SASLPLAIN" // SASL_PLAINTEXT, PLAIN
+	secListenMTLS  = "MTLS"      // SSL, client certificate required
 )
 
+// securePKI holds the files clients of startSecureKafka use.
+type securePKI struct {
+	CA        string // the test CA (PEM)
+	Cert, Key string // a client certificate signed by the CA, and its key
+	OtherCert string // a client certificate signed by another CA ...
+	OtherKey  string // ... and its key
+}
+
 // startSecureKafka starts a broker with, besides its PLAINTEXT listener, a
-// SASL_SSL listener taking SCRAM-SHA-512 (user created at storage format
-// time) with a PEM server key store, and a SASL_PLAINTEXT listener taking
-// PLAIN (JAAS users). It returns the broker and the CA file for clients.
-func startSecureKafka(t *testing.T) (*kafkaBroker, string) {
+// SASL_SSL listener taking SCRAM-SHA-512 and SCRAM-SHA-256 (one user with a
+// different password per mechanism, created at storage format time) with a
+// PEM server key store, a SASL_PLAINTEXT listener taking PLAIN (JAAS
+// users), and an SSL listener requiring a client certificate signed by the
+// test CA (PEM trust store). It returns the broker and the PEM files for
+// clients.
+func startSecureKafka(t *testing.T) (*kafkaBroker, *securePKI) {
 	t.Helper()
 	pki := testutil.NewLoopbackPKI(t)
-	caFile := filepath.Join(t.TempDir(), "ca.pem")
-	mustWrite(t, caFile, string(pki.CAPEM))
-	ssl, txt := strings.ToLower(secListenSSL), strings.ToLower(secListenTXT)
-	props := fmt.Sprintf(`listener.name.%[1]s.sasl.enabled.mechanisms=SCRAM-SHA-512
+	other := testutil.NewLoopbackPKI(t) // an unrelated CA the broker does not trust
+	dir := t.TempDir()
+	files := &securePKI{
+		CA:        filepath.Join(dir, "ca.pem"),
+		Cert:      filepath.Join(dir, "client.pem"),
+		Key:       filepath.Join(dir, "client-key.pem"),
+		OtherCert: filepath.Join(dir, "other-client.pem"),
+		OtherKey:  filepath.Join(dir, "other-client-key.pem"),
+	}
+	mustWrite(t, files.CA, string(pki.CAPEM))
+	mustWrite(t, files.Cert, string(pki.ClientCertPEM))
+	mustWrite(t, files.Key, string(pki.ClientKeyPEM))
+	mustWrite(t, files.OtherCert, string(other.ClientCertPEM))
+	mustWrite(t, files.OtherKey, string(other.ClientKeyPEM))
+	ssl, txt, mtls := strings.ToLower(secListenSSL), strings.ToLower(secListenTXT), strings.ToLower(secListenMTLS)
+	props := fmt.Sprintf(`listener.name.%[1]s.sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256
 listener.name.%[1]s.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.%[1]s.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 listener.name.%[1]s.ssl.keystore.type=PEM
 listener.name.%[1]s.ssl.keystore.key=%[3]s
 listener.name.%[1]s.ssl.keystore.certificate.chain=%[4]s
 listener.name.%[2]s.sasl.enabled.mechanisms=PLAIN
 listener.name.%[2]s.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_%[5]s="%[6]s";
-`, ssl, txt, propValue(pki.KeyPEM), propValue(pki.ChainPEM), secUser, plainSecret)
+listener.name.%[7]s.ssl.keystore.type=PEM
+listener.name.%[7]s.ssl.keystore.key=%[3]s
+listener.name.%[7]s.ssl.keystore.certificate.chain=%[4]s
+listener.name.%[7]s.ssl.truststore.type=PEM
+listener.name.%[7]s.ssl.truststore.certificates=%[8]s
+listener.name.%[7]s.ssl.client.auth=required
+`, ssl, txt, propValue(pki.KeyPEM), propValue(pki.ChainPEM), secUser, plainSecret, mtls, propValue(pki.CAPEM))
 	b := startKafkaWith(t, kafkaConfig{
 		Listeners: []kafkaListener{
 			{Name: secListenSSL, Protocol: "SASL_SSL"},
 			{Name: secListenTXT, Protocol: "SASL_PLAINTEXT"},
+			{Name: secListenMTLS, Protocol: "SSL"},
 		},
-		Props:      props,
-		FormatArgs: []string{"--add-scram", fmt.Sprintf("SCRAM-SHA-512=[name=%s,password=%s]", secUser, scramSecret)},
+		Props: props,
+		FormatArgs: []string{
+			"--add-scram", fmt.Sprintf("SCRAM-SHA-512=[name=%s,password=%s]", secUser, scramSecret),
+			"--add-scram", fmt.Sprintf("SCRAM-SHA-256=[name=%s,password=%s]", secUser, scram256Secret),
+		},
 	})
-	return b, caFile
+	return b, files
 }
 
 // TestKafkaSecurity: `kappa ingest` against a real Apache Kafka broker's
-// SASL_SSL (SCRAM-SHA-512, server certificate from a test CA) and
-// SASL_PLAINTEXT (PLAIN) listeners; every message must land exactly once,
-// and bad credentials or an unknown CA must stop the daemon at start with an
-// authentication error.
+// SASL_SSL (SCRAM-SHA-512 and SCRAM-SHA-256, server certificate from a test
+// CA), SASL_PLAINTEXT (PLAIN) and SSL with required client certificates
+// (mutual TLS) listeners; every message must land exactly once, and bad
+// credentials, an unknown CA or a missing or untrusted client certificate
+// must stop the daemon at start with an authentication error.
 func TestKafkaSecurity(t *testing.T) {
 	ctx := t.Context()
 	py := python(t)
@@ -71,9 +108,10 @@ func TestKafkaSecurity(t *testing.T) {
 		t.Skipf("kappa ingest not available: %v: %s", err, out)
 	}
 	started := time.Now()
-	broker, caFile := startSecureKafka(t)
-	t.Logf("kafka broker (PLAINTEXT %s, SASL_SSL %s, SASL_PLAINTEXT %s) ready in %s", broker.Bootstrap,
-		broker.Addr[secListenSSL], broker.Addr[secListenTXT], time.Since(started).Round(time.Millisecond))
+	broker, files := startSecureKafka(t)
+	caFile := files.CA
+	t.Logf("kafka broker (PLAINTEXT %s, SASL_SSL %s, SASL_PLAINTEXT %s, SSL+client auth %s) ready in %s", broker.Bootstrap,
+		broker.Addr[secListenSSL], broker.Addr[secListenTXT], broker.Addr[secListenMTLS], time.Since(started).Round(time.Millisecond))
 
 	// produced through the PLAINTEXT listener, consumed through the secured ones
 	const n, parts, topic = 3000, 3, "secure"
@@ -81,22 +119,15 @@ func TestKafkaSecurity(t *testing.T) {
 	prod.wait(t)
 
 	scram := []string{"--tls", "--tls-ca", caFile, "--sasl-mechanism", "SCRAM-SHA-512", "--sasl-username", secUser}
+	scram256 := []string{"--tls", "--tls-ca", caFile, "--sasl-mechanism", "SCRAM-SHA-256", "--sasl-username", secUser}
 	plain := []string{"--sasl-mechanism", "PLAIN", "--sasl-username", secUser}
+	mtls := []string{"--tls", "--tls-ca", caFile}
 
 	ingestAll := func(t *testing.T, name, addr, group string, flags []string, engine string) {
 		url := filepath.Join(t.TempDir(), name)
 		began := time.Now()
 		d := startIngest(t, name, url, addr, topic, group, append(flags, "--until-end")...)
-		select {
-		case err := <-d.done:
-			if err != nil {
-				t.Fatalf("ingest --until-end: %v\n%s", err, d.logTail())
-			}
-		case <-time.After(2 * time.Minute):
-			d.kill(t)
-			t.Fatalf("ingest --until-end did not finish within 2 minutes\n%s", d.logTail())
-		}
-		took := time.Since(began)
+		took := waitUntilEnd(t, d, 2*time.Minute, began)
 		rows := checkExactlyOnce(ctx, t, url, group, topic, prod, parts)
 		record("kafka", engine, fmt.Sprintf("%d msgs exactly once, --until-end in %s", rows, took.Round(100*time.Millisecond)),
 			passFail(!t.Failed()))
@@ -106,6 +137,18 @@ func TestKafkaSecurity(t *testing.T) {
 		ingestAll(t, "sec-scram", broker.Addr[secListenSSL], "sec-scram",
 			append(scram, "--sasl-password", scramSecret),
 			"Apache Kafka 3.9.1 SASL_SSL SCRAM-SHA-512 -> kappa ingest --tls")
+	})
+
+	t.Run("sasl-ssl-scram-sha-256", func(t *testing.T) {
+		ingestAll(t, "sec-scram256", broker.Addr[secListenSSL], "sec-scram256",
+			append(scram256, "--sasl-password", scram256Secret),
+			"Apache Kafka 3.9.1 SASL_SSL SCRAM-SHA-256 -> kappa ingest --tls")
+	})
+
+	t.Run("ssl-client-cert", func(t *testing.T) {
+		ingestAll(t, "sec-mtls", broker.Addr[secListenMTLS], "sec-mtls",
+			append(mtls, "--tls-cert", files.Cert, "--tls-key", files.Key),
+			"Apache Kafka 3.9.1 SSL client auth required -> kappa ingest --tls-cert")
 	})
 
 	t.Run("sasl-plaintext-plain", func(t *testing.T) {
@@ -120,10 +163,16 @@ func TestKafkaSecurity(t *testing.T) {
 			flags      []string
 		}{
 			{"scram-wrong-password", broker.Addr[secListenSSL], append(scram, "--sasl-password", "wrong-"+scramSecret)},
+			// the SCRAM-SHA-512 password does not log in with SCRAM-SHA-256
+			{"scram-256-with-512-password", broker.Addr[secListenSSL], append(scram256, "--sasl-password", scramSecret)},
 			{"plain-wrong-password", broker.Addr[secListenTXT], append(plain, "--sasl-password", "wrong-"+plainSecret)},
 			// system roots do not know the test CA
 			{"tls-unknown-ca", broker.Addr[secListenSSL], []string{"--tls", "--sasl-mechanism", "SCRAM-SHA-512",
 				"--sasl-username", secUser, "--sasl-password", scramSecret}},
+			// the listener requires a client certificate
+			{"mtls-no-client-cert", broker.Addr[secListenMTLS], mtls},
+			// signed by a CA the broker does not trust
+			{"mtls-untrusted-client-cert", broker.Addr[secListenMTLS], append(mtls, "--tls-cert", files.OtherCert, "--tls-key", files.OtherKey)},
 		}
 		var got []string
 		for _, c := range cases {
@@ -153,7 +202,7 @@ func TestKafkaSecurity(t *testing.T) {
 				got = append(got, fmt.Sprintf("%s exit %d in %.1fs", c.name, exit.ExitCode(), took.Seconds()))
 			}
 		}
-		record("kafka", "Apache Kafka 3.9.1 rejects bad credentials -> kappa ingest",
+		record("kafka", "Apache Kafka 3.9.1 rejects bad credentials/certificates -> kappa ingest",
 			strings.Join(got, "; "), passFail(!t.Failed()))
 	})
 }

@@ -355,37 +355,112 @@ func tableVersion(ctx context.Context, url string) int64 {
 	return s.Version()
 }
 
-// checkExactlyOnce reads the table and checks that every (partition,
-// offset) produced is there exactly once with the right id, nothing else,
-// and that the txn offsets match. It returns the rows checked.
-func checkExactlyOnce(ctx context.Context, t *testing.T, url, app, topic string, p *producer, partitions int) int {
+// latestSnapshot opens the table at url and loads its latest snapshot,
+// failing t when either fails. The table (whose store the snapshot reads
+// through) is closed when t ends.
+func latestSnapshot(ctx context.Context, t *testing.T, url string) *table.Snapshot {
 	t.Helper()
 	tbl, err := table.Open(ctx, url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tbl.Close()
+	t.Cleanup(func() { _ = tbl.Close() })
 	snap, err := tbl.Snapshot(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	type po struct{ p, o int64 }
-	seen := map[po]int{}
-	ids := map[int64]int{}
-	rows := 0
+	return snap
+}
+
+// killMidStream runs kills daemons one after the other (start(k) starts
+// the k-th), SIGKILLing each once the table has advanced two versions
+// since it started. It returns the kills that happened while the producer
+// was still producing; after, when set, sees each killed daemon.
+func killMidStream(ctx context.Context, t *testing.T, url string, kills int, prod *producer, start func(k int) *daemon, after func(*daemon)) (midStream int) {
+	t.Helper()
+	for k := range kills {
+		d := start(k)
+		base := tableVersion(ctx, url)
+		err := waitFor(ctx, 90*time.Second, func() (bool, error) {
+			select {
+			case err := <-d.done:
+				d.done <- err
+				return false, fmt.Errorf("ingest exited early: %w", err)
+			default:
+			}
+			return tableVersion(ctx, url) >= base+2, nil
+		})
+		if err != nil {
+			t.Fatalf("run %d: %v\n%s", k, err, d.logTail())
+		}
+		if prod.running() {
+			midStream++
+		}
+		d.kill(t)
+		if after != nil {
+			after(d)
+		}
+	}
+	if midStream == 0 {
+		t.Errorf("no SIGKILL happened while the producer was still producing")
+	}
+	return midStream
+}
+
+// waitUntilEnd waits for a daemon started with --until-end to exit 0
+// within limit (SIGKILLing it and failing t otherwise) and returns how
+// long it took since began.
+func waitUntilEnd(t *testing.T, d *daemon, limit time.Duration, began time.Time) time.Duration {
+	t.Helper()
+	select {
+	case err := <-d.done:
+		if err != nil {
+			t.Fatalf("ingest %s --until-end: %v\n%s", d.name, err, d.logTail())
+		}
+	case <-time.After(limit):
+		d.kill(t)
+		t.Fatalf("ingest %s --until-end did not finish within %s\n%s", d.name, limit, d.logTail())
+	}
+	return time.Since(began)
+}
+
+// ingestedRow is a row of an ingested table: the producer's id and the
+// Kafka partition and offset the daemon recorded (columns id, kp, ko).
+type ingestedRow struct{ id, partition, offset int64 }
+
+// ingestedRows reads the id, kp and ko columns of every row of snap.
+func ingestedRows(ctx context.Context, t *testing.T, snap *table.Snapshot) []ingestedRow {
+	t.Helper()
+	var out []ingestedRow
 	for r, err := range reader.NewScan(snap, reader.WithColumns("id", "kp", "ko")).Rows(ctx) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rows++
 		id, _ := r.Get("id")
 		kp, _ := r.Get("kp")
 		ko, _ := r.Get("ko")
 		idv, _ := id.(int64)
 		kpv, _ := kp.(int32)
 		kov, _ := ko.(int64)
-		seen[po{int64(kpv), kov}]++
-		ids[idv]++
+		out = append(out, ingestedRow{idv, int64(kpv), kov})
+	}
+	return out
+}
+
+// checkExactlyOnce reads the table and checks that every (partition,
+// offset) produced is there exactly once with the right id, nothing else,
+// and that the txn offsets match. It returns the rows checked.
+func checkExactlyOnce(ctx context.Context, t *testing.T, url, app, topic string, p *producer, partitions int) int {
+	t.Helper()
+	snap := latestSnapshot(ctx, t, url)
+	type po struct{ p, o int64 }
+	seen := map[po]int{}
+	ids := map[int64]int{}
+	rows := 0
+	for _, r := range ingestedRows(ctx, t, snap) {
+		rows++
+		seen[po{r.partition, r.offset}]++
+		ids[r.id]++
 	}
 	dups, lost := 0, 0
 	for k, n := range seen {
@@ -440,45 +515,15 @@ func TestKafkaIngest(t *testing.T) {
 		const n, parts, kills = 30000, 3, 4
 		url := filepath.Join(t.TempDir(), "events")
 		prod := startProducer(t, py, bootstrap, "events", parts, n, 500, 700)
-		killed, midStream := 0, 0
-		for k := range kills {
-			d := startIngest(t, fmt.Sprintf("ingest-%d", k), url, bootstrap, "events", "interop-kill")
-			base := tableVersion(ctx, url)
-			err := waitFor(ctx, 90*time.Second, func() (bool, error) {
-				select {
-				case err := <-d.done:
-					d.done <- err
-					return false, fmt.Errorf("ingest exited early: %w", err)
-				default:
-				}
-				return tableVersion(ctx, url) >= base+2, nil
-			})
-			if err != nil {
-				t.Fatalf("run %d: %v\n%s", k, err, d.logTail())
-			}
-			if prod.running() {
-				midStream++
-			}
-			d.kill(t)
-			killed++
-		}
-		if midStream == 0 {
-			t.Errorf("no SIGKILL happened while the producer was still producing")
-		}
+		midStream := killMidStream(ctx, t, url, kills, prod, func(k int) *daemon {
+			return startIngest(t, fmt.Sprintf("ingest-%d", k), url, bootstrap, "events", "interop-kill")
+		}, nil)
 		prod.wait(t)
 		final := startIngest(t, "ingest-final", url, bootstrap, "events", "interop-kill", "--until-end")
-		select {
-		case err := <-final.done:
-			if err != nil {
-				t.Fatalf("final ingest --until-end: %v\n%s", err, final.logTail())
-			}
-		case <-time.After(3 * time.Minute):
-			final.kill(t)
-			t.Fatalf("final ingest --until-end did not finish\n%s", final.logTail())
-		}
+		waitUntilEnd(t, final, 3*time.Minute, time.Now())
 		rows := checkExactlyOnce(ctx, t, url, "interop-kill", "events", prod, parts)
 		record("kafka", "Apache Kafka 3.9.1 -> kappa ingest",
-			fmt.Sprintf("%d msgs, %d SIGKILLs (%d mid-stream), %d table versions", rows, killed, midStream, tableVersion(ctx, url)+1),
+			fmt.Sprintf("%d msgs, %d SIGKILLs (%d mid-stream), %d table versions", rows, kills, midStream, tableVersion(ctx, url)+1),
 			passFail(!t.Failed()))
 	})
 
@@ -549,15 +594,7 @@ func TestKafkaIngest(t *testing.T) {
 		d.kill(t)
 		prod.wait(t)
 		final := startIngest(t, "ingest-s3-final", url, bootstrap, "events3", "interop-s3", "--until-end")
-		select {
-		case err := <-final.done:
-			if err != nil {
-				t.Fatalf("final ingest --until-end on s3: %v\n%s", err, final.logTail())
-			}
-		case <-time.After(3 * time.Minute):
-			final.kill(t)
-			t.Fatalf("final ingest --until-end on s3 did not finish\n%s", final.logTail())
-		}
+		waitUntilEnd(t, final, 3*time.Minute, time.Now())
 		rows := checkExactlyOnce(ctx, t, url, "interop-s3", "events3", prod, parts)
 		record("kafka", "Apache Kafka 3.9.1 -> kappa ingest -> S3 (versitygw)",
 			fmt.Sprintf("%d msgs, 1 SIGKILL (mid-stream %v), %d table versions", rows, midStream, tableVersion(ctx, url)+1),
