@@ -41,8 +41,10 @@ type Daemon struct {
 	srv *http.Server
 }
 
-// New validates the options, opens (or creates) the table and the
-// dead-letter table, and returns a daemon ready to Run.
+// New validates the options, connects to the brokers once (failing with
+// ErrBrokerAuth when they reject the credentials or the TLS handshake, so a
+// misconfigured daemon creates no table), opens (or creates) the table and
+// the dead-letter table, and returns a daemon ready to Run.
 func New(ctx context.Context, opts Options) (*Daemon, error) {
 	opts.EnsureDefaults()
 	if err := opts.Validate(); err != nil {
@@ -53,6 +55,9 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 		return nil, err
 	}
 	d := &Daemon{opts: opts, log: opts.Logger, m: opts.Metrics, dialer: dialer}
+	if err := d.checkBrokers(ctx); err != nil {
+		return nil, err
+	}
 	if err := d.openTables(ctx); err != nil {
 		return nil, err
 	}
@@ -109,9 +114,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.srv = &http.Server{Handler: d.m.Handler(), ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = d.srv.Serve(ln) }()
 		d.log.Info("serving metrics", "addr", ln.Addr().String())
-	}
-	if err := d.checkBrokers(ctx); err != nil {
-		return err
 	}
 	if o.UntilEnd {
 		ends, err := partitionOffsets(ctx, d.dialer, o.Brokers, o.Topics)

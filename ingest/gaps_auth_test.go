@@ -6,7 +6,9 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -118,6 +120,11 @@ func TestGapsAuth(t *testing.T) {
 			}
 			if bad.Metrics.ready.Load() {
 				t.Error("daemon reported ready with rejected credentials")
+			}
+			for _, p := range []string{"rejected", "rejected_dlq"} {
+				if _, err := os.Stat(filepath.Join(dir, p)); !errors.Is(err, fs.ErrNotExist) {
+					t.Errorf("a daemon rejected at start left %s behind (stat: %v)", p, err)
+				}
 			}
 			t.Logf("rejected after %v: %v", took.Round(time.Millisecond), err)
 		})
