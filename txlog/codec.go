@@ -15,6 +15,12 @@ import (
 // JSON object, holds a null or malformed known action, or holds no key at all
 // is an error wrapping ErrCorruptLog that names the 1-based line number.
 func ParseCommit(data []byte) ([]Action, error) {
+	return parseCommitLines(data, parseActionLine)
+}
+
+// parseCommitLines is ParseCommit with parseLine decoding each line (the
+// tests check the fast decoder against the encoding/json one through it).
+func parseCommitLines(data []byte, parseLine func([]byte) (Action, error)) ([]Action, error) {
 	actions := make([]Action, 0, bytes.Count(data, []byte{'\n'})+1)
 	lineNo := 0
 	for len(data) > 0 {
@@ -29,7 +35,7 @@ func ParseCommit(data []byte) ([]Action, error) {
 		if len(line) == 0 {
 			continue
 		}
-		a, err := parseActionLine(line)
+		a, err := parseLine(line)
 		if err != nil {
 			return nil, fmt.Errorf("%w: line %d: %w", ErrCorruptLog, lineNo, err)
 		}

@@ -2,7 +2,6 @@ package txlog
 
 import (
 	"bytes"
-	"fmt"
 	"os"
 	"reflect"
 	"strings"
@@ -154,28 +153,5 @@ func FuzzFastActionDifferential(f *testing.F) {
 
 // parseCommitJSON is ParseCommit with the encoding/json path only.
 func parseCommitJSON(data []byte) ([]Action, error) {
-	var out []Action
-	lineNo := 0
-	for len(data) > 0 {
-		lineNo++
-		var line []byte
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			line, data = data[:i], data[i+1:]
-		} else {
-			line, data = data, nil
-		}
-		line = bytes.TrimSpace(line)
-		if len(line) == 0 {
-			continue
-		}
-		a, err := parseActionLineJSON(line)
-		if err != nil {
-			return nil, fmt.Errorf("%w: line %d: %w", ErrCorruptLog, lineNo, err)
-		}
-		out = append(out, a)
-	}
-	if out == nil {
-		out = []Action{}
-	}
-	return out, nil
+	return parseCommitLines(data, parseActionLineJSON)
 }
