@@ -235,19 +235,7 @@ func TestWriteCheckpointWithoutStats(t *testing.T) {
 // generic row reader (all columns, all pages) and returns the row count.
 func readParquetRows(t *testing.T, path string) int64 {
 	t.Helper()
-	fh, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fh.Close()
-	fi, err := fh.Stat()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pf, err := parquet.OpenFile(fh, fi.Size())
-	if err != nil {
-		t.Fatalf("parquet.OpenFile: %v", err)
-	}
+	pf := openLocalParquet(t, path)
 	if _, ok := pf.Schema().Lookup("add", "stats_parsed", "numRecords"); !ok {
 		t.Errorf("add.stats_parsed.numRecords missing")
 	}

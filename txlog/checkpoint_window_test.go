@@ -95,28 +95,37 @@ func (c *readCountingStore) failAfter(n int) { c.mu.Lock(); c.fail = n; c.mu.Unl
 
 var errInjectedRead = fmt.Errorf("injected read failure: %w", store.ErrTransient)
 
-// rowGroupSpans returns the byte range of each row group of a local
-// Parquet file (all its column chunks) and the file size.
-func rowGroupSpans(t *testing.T, path string) ([]byteSpan, int64) {
+// openLocalParquet opens a local Parquet file with parquet-go (the file is
+// closed when t ends).
+func openLocalParquet(t *testing.T, path string, opts ...parquet.FileOption) *parquet.File {
 	t.Helper()
 	fh, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer fh.Close()
+	t.Cleanup(func() { _ = fh.Close() })
 	fi, err := fh.Stat()
 	if err != nil {
 		t.Fatal(err)
 	}
-	pf, err := parquet.OpenFile(fh, fi.Size(), parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
+	pf, err := parquet.OpenFile(fh, fi.Size(), opts...)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("parquet.OpenFile %s: %v", path, err)
 	}
+	return pf
+}
+
+// rowGroupSpans returns the byte range of each row group of a local
+// Parquet file (all its column chunks) and the file size.
+func rowGroupSpans(t *testing.T, path string) ([]byteSpan, int64) {
+	t.Helper()
+	pf := openLocalParquet(t, path, parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
+	size := pf.Size()
 	var out []byteSpan
 	for _, rg := range pf.Metadata().RowGroups {
-		s := byteSpan{start: fi.Size()}
+		s := byteSpan{start: size}
 		for i := range rg.Columns {
-			cs, ok := chunkSpan(&rg.Columns[i], fi.Size())
+			cs, ok := chunkSpan(&rg.Columns[i], size)
 			if !ok {
 				t.Fatalf("chunk outside the file: %+v", cs)
 			}
@@ -124,7 +133,7 @@ func rowGroupSpans(t *testing.T, path string) ([]byteSpan, int64) {
 		}
 		out = append(out, s)
 	}
-	return out, fi.Size()
+	return out, size
 }
 
 // readActions reads a checkpoint with ReadCheckpoint (or

@@ -193,15 +193,7 @@ func TestWriteCheckpointRoundTrip(t *testing.T) {
 				t.Fatalf("checkpoint file: %v size %v, want %d", err, fi, *lc.SizeInBytes)
 			}
 			if n == 345 {
-				fh, err := os.Open(path)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer fh.Close()
-				pf, err := parquet.OpenFile(fh, fi.Size())
-				if err != nil {
-					t.Fatal(err)
-				}
+				pf := openLocalParquet(t, path)
 				if len(pf.RowGroups()) < 3 {
 					t.Errorf("%d row groups, want several of <= 100 rows", len(pf.RowGroups()))
 				}
