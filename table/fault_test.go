@@ -55,6 +55,22 @@ func faultRates(seed uint64) faultstore.Options {
 	}
 }
 
+// newRelTable creates a table of relSchema in a new in-memory store
+// (closed when t ends) and returns the store and the table.
+func newRelTable(ctx context.Context, t *testing.T, opts ...table.CreateOption) (store.Store, *table.Table) {
+	t.Helper()
+	base, err := store.Open(ctx, "mem://"+uuid.NewString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = base.Close() })
+	tbl, err := table.CreateInStore(ctx, base, relSchema(), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base, tbl
+}
+
 func relSchema() *txlog.StructType {
 	return &txlog.StructType{Fields: []*txlog.StructField{
 		{Name: "id", Type: &txlog.PrimitiveType{Name: txlog.TypeLong}, Nullable: false},
@@ -450,14 +466,7 @@ func (c *commitFaults) set(fail, lost int, readBack bool) {
 // table ends with every batch exactly once, one commit per batch.
 func TestTxnExactlyOnceUnderAmbiguousFailures(t *testing.T) {
 	ctx := context.Background()
-	base, err := store.Open(ctx, "mem://"+uuid.NewString())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer base.Close()
-	if _, err := table.CreateInStore(ctx, base, relSchema(), table.WithoutAutoCheckpoint()); err != nil {
-		t.Fatal(err)
-	}
+	base, _ := newRelTable(ctx, t, table.WithoutAutoCheckpoint())
 	cf := &commitFaults{Store: base}
 	fs := faultstore.New(cf, faultstore.Options{Seed: 3})
 	tbl, err := table.OpenStore(ctx, fs, table.WithoutAutoCheckpoint())
@@ -508,14 +517,7 @@ func TestTxnExactlyOnceUnderAmbiguousFailures(t *testing.T) {
 // and returns that version instead of writing the transaction again.
 func TestRetryingSameTransactionAfterUnknown(t *testing.T) {
 	ctx := context.Background()
-	base, err := store.Open(ctx, "mem://"+uuid.NewString())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer base.Close()
-	if _, err := table.CreateInStore(ctx, base, relSchema(), table.WithoutAutoCheckpoint()); err != nil {
-		t.Fatal(err)
-	}
+	base, _ := newRelTable(ctx, t, table.WithoutAutoCheckpoint())
 	cf := &commitFaults{Store: base}
 	tbl, err := table.OpenStore(ctx, cf, table.WithoutAutoCheckpoint())
 	if err != nil {
@@ -562,16 +564,7 @@ func TestRetryingSameTransactionAfterUnknown(t *testing.T) {
 // never silently returns a subset.
 func TestScanUnderFaultsNeverPartial(t *testing.T) {
 	ctx := context.Background()
-	base, err := store.Open(ctx, "mem://"+uuid.NewString())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer base.Close()
-	tbl, err := table.CreateInStore(ctx, base, relSchema(),
-		table.WithProperties(map[string]string{"delta.checkpointInterval": "3"}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	base, tbl := newRelTable(ctx, t, table.WithProperties(map[string]string{"delta.checkpointInterval": "3"}))
 	want := 0
 	for i := range 7 {
 		rows := make([]map[string]any, 50)
@@ -629,16 +622,7 @@ func TestScanUnderFaultsNeverPartial(t *testing.T) {
 // half-applied commits).
 func TestSnapshotUpdateUnderFaults(t *testing.T) {
 	ctx := context.Background()
-	base, err := store.Open(ctx, "mem://"+uuid.NewString())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer base.Close()
-	clean, err := table.CreateInStore(ctx, base, relSchema(),
-		table.WithProperties(map[string]string{"delta.checkpointInterval": "5"}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	base, clean := newRelTable(ctx, t, table.WithProperties(map[string]string{"delta.checkpointInterval": "5"}))
 	fs := faultstore.New(base, faultstore.Options{Seed: 5, ReadErrorRate: 0.15, ListErrorRate: 0.15})
 	fs.SetEnabled(false)
 	ft, err := table.OpenStore(ctx, fs)
@@ -700,16 +684,7 @@ func TestVacuumUnderFaultsNeverDeletesLiveFiles(t *testing.T) {
 
 func vacuumUnderFaults(t *testing.T, seed uint64) {
 	ctx := context.Background()
-	base, err := store.Open(ctx, "mem://"+uuid.NewString())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer base.Close()
-	clean, err := table.CreateInStore(ctx, base, relSchema(),
-		table.WithProperties(map[string]string{"delta.checkpointInterval": "4"}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	base, clean := newRelTable(ctx, t, table.WithProperties(map[string]string{"delta.checkpointInterval": "4"}))
 	var orphans []string
 	for i := range 10 {
 		if _, err := clean.Append(ctx, []map[string]any{{"id": int64(i)}}); err != nil {
