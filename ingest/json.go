@@ -396,9 +396,13 @@ func (p *jsonParser) str() (string, error) {
 	return "", p.errorf("%v", jsonstr.ErrUnterminated)
 }
 
-// strSlow decodes a string with escapes, from its first content byte.
+// strSlow decodes a string with escapes, from its first content byte; p.pos
+// is at its first backslash.
 func (p *jsonParser) strSlow(start int) (string, error) {
-	end, _, _, err := jsonstr.Scan(p.data, start-1)
+	// str has checked data[start:p.pos] (no escape, no control byte), so
+	// the scan resumes at the backslash (Scan starts after the byte it is
+	// given, which is the string's quote for a whole string).
+	end, _, _, err := jsonstr.Scan(p.data, p.pos-1)
 	if err != nil {
 		p.pos = end
 		return "", p.errorf("%v", err)

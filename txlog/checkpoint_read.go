@@ -284,22 +284,12 @@ func openParquet(ctx context.Context, st store.Store, key string, small bool) (*
 	return f, w, func() { _ = r.Close() }, nil
 }
 
-// readFull reads len(p) bytes at off; a short read is io.ErrUnexpectedEOF.
+// readFull is pqopen.ReadFull unless ctx has ended.
 func readFull(ctx context.Context, r io.ReaderAt, p []byte, off int64) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if len(p) == 0 {
-		return nil
-	}
-	n, err := r.ReadAt(p, off)
-	if n == len(p) {
-		return nil
-	}
-	if err == nil || errors.Is(err, io.EOF) {
-		err = io.ErrUnexpectedEOF
-	}
-	return fmt.Errorf("read %d bytes at offset %d: %w", len(p), off, err)
+	return pqopen.ReadFull(r, p, off)
 }
 
 // segment is a byte range of the file held in memory.

@@ -17,7 +17,9 @@ var (
 	ErrUnterminated = errors.New("unterminated string")
 )
 
-// Scan checks the JSON string whose opening quote is data[start]. It
+// Scan checks the JSON string whose opening quote is data[start] (or the
+// rest of one from data[start+1], when the bytes before are known to hold
+// no escape, quote or control byte). It
 // returns the index just past the closing quote, whether the string has
 // escapes, and whether it has bytes of 0x80 and above (which Scan does not
 // validate as UTF-8). On error, end is the index of the offending byte

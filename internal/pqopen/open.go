@@ -49,16 +49,29 @@ func CheckTail(tail []byte, size int64) (int64, error) {
 func OpenFile(r io.ReaderAt, size, tailSize int64, opts ...parquet.FileOption) (*parquet.File, error) {
 	tailSize = max(min(tailSize, size), 0)
 	tail := make([]byte, tailSize)
-	if n, err := r.ReadAt(tail, size-tailSize); n < len(tail) {
-		if err == nil || errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
-		}
+	if err := ReadFull(r, tail, size-tailSize); err != nil {
 		return nil, fmt.Errorf("read the last %d bytes: %w", tailSize, err)
 	}
 	if _, err := CheckTail(tail, size); err != nil {
 		return nil, err
 	}
 	return parquet.OpenFile(&tailReaderAt{r: r, off: size - tailSize, tail: tail}, size, opts...)
+}
+
+// ReadFull reads len(p) bytes of r at off; a short read is
+// io.ErrUnexpectedEOF.
+func ReadFull(r io.ReaderAt, p []byte, off int64) error {
+	if len(p) == 0 {
+		return nil
+	}
+	n, err := r.ReadAt(p, off)
+	if n == len(p) {
+		return nil
+	}
+	if err == nil || errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF
+	}
+	return fmt.Errorf("read %d bytes at offset %d: %w", len(p), off, err)
 }
 
 // tailReaderAt serves reads inside tail (the bytes at off) from memory and
