@@ -111,24 +111,18 @@ func (s *BlobStore) Close() error {
 func (s *BlobStore) Bucket() *blob.Bucket { return s.bucket }
 
 func (s *BlobStore) opErr(ctx context.Context, op, key string, err error) error {
-	return &OpError{Op: op, URL: s.url, Key: key, Err: s.classify(ctx, op, err)}
+	return &OpError{Op: op, URL: s.url, Key: key, Err: s.classify(ctx, err)}
 }
 
 // classify wraps err with the package sentinel its code means, and scrubs
-// any secret from its message. A failed precondition means "already exists"
-// only for a conditional write (gocloud also reports a closed bucket so).
-func (s *BlobStore) classify(ctx context.Context, op string, err error) error {
+// any secret from its message.
+func (s *BlobStore) classify(ctx context.Context, err error) error {
 	err = scrubError(err, s.secrets)
 	if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
 		return fmt.Errorf("%w: %w", ctx.Err(), err)
 	}
-	switch gcerrors.Code(err) {
-	case gcerrors.NotFound:
+	if gcerrors.Code(err) == gcerrors.NotFound {
 		return fmt.Errorf("%w: %w", ErrNotExist, err)
-	case gcerrors.FailedPrecondition, gcerrors.AlreadyExists:
-		if op == "put-if-absent" {
-			return fmt.Errorf("%w: %w", ErrPreconditionFailed, err)
-		}
 	}
 	if IsRetryable(err) && !errors.Is(err, ErrTransient) {
 		return fmt.Errorf("%w: %w", ErrTransient, err)
@@ -294,6 +288,12 @@ func (s *BlobStore) PutIfAbsent(ctx context.Context, key string, data []byte) er
 		err := s.bucket.WriteAll(ctx, s.root+key, data, writerOptions(true))
 		if err == nil {
 			return nil
+		}
+		switch gcerrors.Code(err) {
+		case gcerrors.FailedPrecondition, gcerrors.AlreadyExists:
+			// The key exists. (Only here: gocloud reports a closed bucket
+			// as FailedPrecondition too, which is not "already exists".)
+			return s.opErr(ctx, op, key, fmt.Errorf("%w: %w", ErrPreconditionFailed, err))
 		}
 		if !isConditionalConflict(err) {
 			return s.opErr(ctx, op, key, err)
